@@ -1,0 +1,155 @@
+"""The `mmlake` command line: one entry point for every stage of the lakehouse."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mmlake import paths
+from mmlake.console import console, progress_bar, summary_table
+from mmlake.generate.cohort import MODALITIES, ModalityRates
+
+app = typer.Typer(
+    name="mmlake",
+    help=(
+        "Multimodal precision-medicine lakehouse: generate a synthetic cohort, land it as Delta, "
+        "build the governed dbt layers and run the end-to-end demo."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    pretty_exceptions_short=True,
+    rich_markup_mode="markdown",
+)
+
+PatientsOpt = Annotated[int, typer.Option("--patients", "-n", min=1, help="Cohort size.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")]
+LakehouseOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--lakehouse",
+        help="Lakehouse root (Delta tables, DuckDB file, reports). "
+        "Default: $LAKEHOUSE_ROOT, else ./lakehouse.",
+    ),
+]
+
+
+def _parse_modalities(value: str) -> tuple[str, ...]:
+    chosen = tuple(m.strip() for m in value.split(",") if m.strip())
+    unknown = sorted(set(chosen) - set(MODALITIES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown modalities {unknown}; choose from {', '.join(MODALITIES)}"
+        )
+    return chosen
+
+
+@app.command()
+def generate(
+    patients: PatientsOpt = 500,
+    seed: SeedOpt = 42,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output folder. Default: $MMLAKE_RAW_DIR, else ./data/raw."
+        ),
+    ] = None,
+    dirty_rate: Annotated[
+        float, typer.Option(help="Share of records corrupted on purpose (listed in _truth).")
+    ] = 0.01,
+    genomics_rate: Annotated[
+        float, typer.Option(help="Share sequenced (higher in stage IV).")
+    ] = 0.60,
+    imaging_rate: Annotated[float, typer.Option(help="Share with a staging CT/MR study.")] = 0.70,
+    notes_rate: Annotated[float, typer.Option(help="Share with clinical notes.")] = 0.95,
+    wearables_rate: Annotated[float, typer.Option(help="Share enrolled with a wearable.")] = 0.30,
+    modalities: Annotated[
+        str,
+        typer.Option(help="Comma-separated modalities to write (EHR is always written)."),
+    ] = ",".join(MODALITIES),
+    image_size: Annotated[int, typer.Option(help="DICOM rows/columns per slice.")] = 64,
+    vcf_batch_size: Annotated[int, typer.Option(help="Samples per sequencing-run VCF.")] = 48,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Generate a synthetic multimodal cohort in the formats real systems emit.
+
+    Writes DIR/ehr (FHIR R4 bulk NDJSON), DIR/genomics (bgzipped, tabix-indexed VCF 4.2 per
+    sequencing run + sample manifests), DIR/imaging (DICOM series), DIR/notes (text + manifest),
+    DIR/wearables (JSON-lines landing folder) and DIR/_truth (ground truth for tests only).
+    """
+    from mmlake.generate.runner import GenerationConfig, generate_cohort
+
+    out_dir = paths.raw_root(out)
+    chosen = _parse_modalities(modalities)
+    try:
+        config = GenerationConfig(
+            patients=patients,
+            seed=seed,
+            rates=ModalityRates(genomics_rate, imaging_rate, notes_rate, wearables_rate),
+            dirty_rate=dirty_rate,
+            modalities=chosen if "ehr" in chosen else ("ehr", *chosen),
+            image_size=image_size,
+            vcf_batch_size=vcf_batch_size,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    started = time.perf_counter()
+    try:
+        with progress_bar("Generating patients", patients, enabled=not quiet) as advance:
+            result = generate_cohort(config, out_dir, on_patient=advance)
+    except FileExistsError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
+    elapsed = time.perf_counter() - started
+    rows = []
+    for modality in MODALITIES:
+        counts = result.counts.get(modality)
+        if counts is None:
+            continue
+        dirty = sum(n for key, n in result.dirty.items() if key.startswith(f"{modality}:"))
+        rows.append(
+            (
+                modality,
+                result.modality_patients[modality],
+                counts.get("files", 0),
+                counts.get("records", 0),
+                dirty,
+            )
+        )
+    summary_table(
+        f"Cohort of {patients:,} patients (seed {seed}) in {elapsed:.1f} s -> {out_dir}",
+        ("modality", "patients", "files", "records", "dirty"),
+        rows,
+    )
+    console.print(
+        f"label (progression within 12 months): {result.label_positive:,} positive "
+        f"({result.label_positive / patients:.0%}); ground truth in {out_dir / '_truth'}"
+    )
+
+
+@app.command()
+def demo(
+    patients: PatientsOpt = 500,
+    seed: SeedOpt = 42,
+    lakehouse: LakehouseOpt = None,
+    raw: Annotated[
+        Path | None,
+        typer.Option("--raw", help="Raw input folder. Default: $MMLAKE_RAW_DIR, else ./data/raw."),
+    ] = None,
+) -> None:
+    """Run every stage end to end on the embedded default (DuckDB + Delta), then summarize."""
+    from mmlake.demo import run_demo
+
+    run_demo(
+        patients=patients,
+        seed=seed,
+        lakehouse=paths.lakehouse_root(lakehouse),
+        raw=paths.raw_root(raw),
+    )
+
+
+if __name__ == "__main__":
+    app()

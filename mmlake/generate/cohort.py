@@ -1,0 +1,275 @@
+"""The latent model behind the synthetic cohort.
+
+Every patient is drawn from a small, documented causal model (see ``docs/synthetic_cohort.md``).
+Each modality observes a *different* latent factor, noisily, so that no single modality can
+recover the outcome and fusion has something real to gain:
+
+* EHR       -> stage, labs (nutrition/inflammation ``n``, part of tumour burden ``b``), ECOG (``f``)
+* genomics  -> driver mutations (prognostic IDH1, actionable EGFR/KRAS G12C/BRAF/PIK3CA)
+* imaging   -> lesion size (tumour burden ``b``) and texture heterogeneity (``h``)
+* notes     -> symptom burden (``s``), ECOG mentions (``f``)
+* wearables -> activity decline (``a``)
+
+The cross-modal interaction is targeted therapy: it helps only when the tumour carries the
+matching actionable driver (genomics x EHR medication), and less so in heterogeneous tumours
+(imaging), mirroring acquired resistance in subclonal disease.
+
+Patients are generated one at a time from a per-patient random stream, so the cohort is
+deterministic for a seed, independent of chunking, and streams in bounded memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mmlake.generate.reference import (
+    CANCER_TYPES,
+    FAMILY_NAMES,
+    GIVEN_NAMES_FEMALE,
+    GIVEN_NAMES_MALE,
+    TP53_HOTSPOTS,
+    CancerType,
+    Driver,
+)
+
+MODALITIES: tuple[str, ...] = ("ehr", "genomics", "imaging", "notes", "wearables")
+
+# Diagnoses are spread over five and a half years so that follow-up windows, date shifting and
+# time-travel queries all have realistic calendars to work with.
+DIAGNOSIS_START = dt.date(2019, 1, 1)
+DIAGNOSIS_SPAN_DAYS = 2000
+FOLLOW_UP_DAYS = 365
+
+
+@dataclass(frozen=True)
+class ModalityRates:
+    """Probability that a patient has each modality (EHR is always present).
+
+    Genomic testing is ordered more often in advanced disease, as in practice; ``genomics`` is the
+    rate at an average stage and shifts with stage on the logit scale.
+    """
+
+    genomics: float = 0.60
+    imaging: float = 0.70
+    notes: float = 0.95
+    wearables: float = 0.30
+
+    def __post_init__(self) -> None:
+        for name in ("genomics", "imaging", "notes", "wearables"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"modality rate {name}={value} is outside [0, 1]")
+
+
+@dataclass(frozen=True)
+class Latent:
+    """Standard-normal latent factors; higher is worse for every one of them."""
+
+    burden: float  # b: tumour burden -> lesion size, LDH
+    heterogeneity: float  # h: intratumoural heterogeneity -> image texture
+    symptoms: float  # s: symptom burden -> affirmed symptoms in notes
+    frailty: float  # f: performance status -> ECOG (EHR and notes)
+    activity_decline: float  # a: -> falling step counts on wearables
+    nutrition: float  # n: inflammation / poor nutrition -> low albumin, high LDH
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """One synthetic patient: identity, clinical truth and which modalities exist."""
+
+    index: int
+    patient_id: str  # FHIR logical id
+    mrn: str
+    given_name: str
+    family_name: str
+    sex: str  # FHIR administrative gender: male | female
+    birth_date: dt.date
+    phone: str
+    address_line: str
+    city: str
+    postal_code: str
+    cancer: CancerType
+    stage: int  # 1..4 (glioblastoma: WHO grade 4, recorded as stage 4)
+    diagnosis_date: dt.date
+    age_at_diagnosis: int
+    latent: Latent
+    driver: Driver | None  # the somatic driver the tumour carries (truth, whether tested or not)
+    targeted_therapy: bool  # received the therapy matched to its driver
+    ecog: int
+    label: int  # progression within 12 months of diagnosis
+    progression_date: dt.date | None
+    risk: float  # the model's progression probability
+    modalities: frozenset[str] = field(default_factory=frozenset)
+    tp53: Driver | None = None  # TP53 hotspot co-mutation, if any (truth)
+
+    def has(self, modality: str) -> bool:
+        """Whether this patient has data of ``modality`` in the raw files."""
+        return modality in self.modalities
+
+
+def stream_rng(seed: int, index: int, purpose: str) -> np.random.Generator:
+    """A random stream private to one patient and one purpose.
+
+    Keyed by (seed, patient index, purpose) so that adding a modality writer, or generating in
+    another chunking, never changes any other stream: same seed, same bytes.
+    """
+    return np.random.default_rng([seed, index, zlib.crc32(purpose.encode())])
+
+
+def _logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _ecog_from_frailty(frailty: float, stage: int, rng: np.random.Generator) -> int:
+    score = 0.9 * frailty + 0.25 * (stage - 2.5) + rng.normal(0, 0.45)
+    cuts = (-0.6, 0.5, 1.4, 2.2)
+    return int(sum(score > c for c in cuts))
+
+
+def progression_logit(
+    cancer: CancerType,
+    stage: int,
+    latent: Latent,
+    driver: Driver | None,
+    targeted_therapy: bool,
+    tp53: Driver | None = None,
+) -> float:
+    """Log-odds of progression within 12 months: the documented outcome model."""
+    x = cancer.baseline_logit + 0.55 * (stage - 2.5)
+    x += 0.60 * latent.burden + 0.50 * latent.heterogeneity + 0.55 * latent.symptoms
+    x += 0.45 * latent.frailty + 0.50 * latent.activity_decline + 0.40 * latent.nutrition
+    if driver is not None:
+        x += driver.prognostic_logit
+        if targeted_therapy:
+            # Matched therapy works, less so in heterogeneous (subclonal) tumours.
+            x += -1.40 + 0.50 * latent.heterogeneity
+    if tp53 is not None:
+        x += tp53.prognostic_logit
+    return x
+
+
+def _choose_modalities(
+    rates: ModalityRates, stage: int, rng: np.random.Generator
+) -> frozenset[str]:
+    present = {"ehr"}
+    genomics_logit = (
+        math.log(rates.genomics / (1 - rates.genomics)) if 0 < rates.genomics < 1 else None
+    )
+    if genomics_logit is None:
+        p_genomics = rates.genomics
+    else:
+        p_genomics = _logistic(genomics_logit + 0.45 * (stage - 2.5))
+    draws = rng.random(4)
+    if draws[0] < p_genomics:
+        present.add("genomics")
+    if draws[1] < rates.imaging:
+        present.add("imaging")
+    if draws[2] < rates.notes:
+        present.add("notes")
+    if draws[3] < rates.wearables:
+        present.add("wearables")
+    return frozenset(present)
+
+
+def make_patient(index: int, seed: int, rates: ModalityRates) -> PatientRecord:
+    """Draw patient ``index`` of the cohort for ``seed``."""
+    rng = stream_rng(seed, index, "cohort")
+    cancer = CANCER_TYPES[
+        int(rng.choice(len(CANCER_TYPES), p=[c.prevalence for c in CANCER_TYPES]))
+    ]
+    stage = int(rng.choice([1, 2, 3, 4], p=cancer.stage_distribution))
+    sex = cancer.fixed_sex or ("female" if rng.random() < 0.5 else "male")
+    given = GIVEN_NAMES_FEMALE if sex == "female" else GIVEN_NAMES_MALE
+    age = int(np.clip(rng.normal(cancer.mean_age, 11), 22, 92))
+    diagnosis_date = DIAGNOSIS_START + dt.timedelta(days=int(rng.integers(0, DIAGNOSIS_SPAN_DAYS)))
+    birth_date = diagnosis_date - dt.timedelta(days=int(age * 365.25 + rng.integers(0, 365)))
+    z = rng.normal(0, 1, 6)
+    latent = Latent(
+        burden=float(z[0] + 0.35 * (stage - 2.5)),
+        heterogeneity=float(z[1]),
+        symptoms=float(0.8 * z[2] + 0.2 * z[0]),
+        frailty=float(0.85 * z[3] + 0.15 * (age - 63) / 11),
+        activity_decline=float(z[4]),
+        nutrition=float(z[5]),
+    )
+    driver = None
+    u = rng.random()
+    cumulative = 0.0
+    for candidate in cancer.drivers:
+        cumulative += candidate.frequency
+        if u < cumulative:
+            driver = candidate
+            break
+    # Matched therapy needs the driver to be known: from our lab or an outside report.
+    targeted = bool(driver is not None and driver.therapy is not None and rng.random() < 0.7)
+    ecog = _ecog_from_frailty(latent.frailty, stage, rng)
+    # A separate stream, so that adding the co-mutation left every earlier draw unchanged.
+    co_rng = stream_rng(seed, index, "cohort:tp53")
+    tp53 = None
+    if co_rng.random() < cancer.tp53_frequency:
+        tp53 = TP53_HOTSPOTS[int(co_rng.integers(len(TP53_HOTSPOTS)))]
+    logit = progression_logit(cancer, stage, latent, driver, targeted, tp53)
+    risk = _logistic(logit)
+    label = int(rng.random() < risk)
+    progression_date = (
+        diagnosis_date + dt.timedelta(days=int(rng.integers(45, FOLLOW_UP_DAYS))) if label else None
+    )
+    modalities = _choose_modalities(rates, stage, rng)
+    return PatientRecord(
+        index=index,
+        patient_id=_uuid(rng),
+        mrn=f"MRN{int(rng.integers(10_000_000, 99_999_999))}",
+        given_name=str(rng.choice(given)),
+        family_name=str(rng.choice(FAMILY_NAMES)),
+        sex=sex,
+        birth_date=birth_date,
+        phone=f"({rng.integers(201, 989)}) 555-{rng.integers(0, 10_000):04d}",
+        address_line=f"{rng.integers(1, 9999)} {rng.choice(_STREETS)}",
+        city=str(rng.choice(_CITIES)),
+        postal_code=f"{rng.integers(1000, 99999):05d}",
+        cancer=cancer,
+        stage=stage,
+        diagnosis_date=diagnosis_date,
+        age_at_diagnosis=age,
+        latent=latent,
+        driver=driver,
+        targeted_therapy=targeted,
+        ecog=ecog,
+        label=label,
+        progression_date=progression_date,
+        risk=risk,
+        modalities=modalities,
+        tp53=tp53,
+    )
+
+
+def iter_cohort(
+    n_patients: int, seed: int, rates: ModalityRates | None = None
+) -> Iterator[PatientRecord]:
+    """Yield the cohort one patient at a time (bounded memory at any size)."""
+    rates = rates or ModalityRates()
+    for index in range(n_patients):
+        yield make_patient(index, seed, rates)
+
+
+def _uuid(rng: np.random.Generator) -> str:
+    raw = rng.integers(0, 256, 16, dtype=np.uint8)
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.tobytes().hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def new_uuid(rng: np.random.Generator) -> str:
+    """A deterministic RFC 4122 version-4 UUID drawn from ``rng`` (for resource and DICOM ids)."""
+    return _uuid(rng)
+
+
+_STREETS = ("Maple Ave", "Oak St", "Cedar Rd", "Elm St", "Lakeview Dr", "Hillcrest Blvd", "Main St")
+_CITIES = ("Springfield", "Riverton", "Fairview", "Greenville", "Madison", "Franklin", "Clinton")

@@ -1,0 +1,423 @@
+"""FHIR R4 building blocks of the synthetic EHR: resource builders, NDJSON files, damage.
+
+The builders return JSON-ready dicts rather than ``fhir.resources`` models: those models are a
+dev dependency here and cost ~0.1 ms per resource, while these dicts are shaped exactly like an
+EHR's FHIR Bulk Data export (US Core / mCODE flavoured) and are validated against the R4B models
+in the tests. Codes are real (LOINC, SNOMED CT, ICD-10-CM, RxNorm, UCUM, HL7 terminology), so an
+ingestion written against these files works unchanged on a real export.
+
+``NdjsonSink`` writes one resource type's Bulk Data files; ``damage`` makes the dirty records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from mmlake.generate.cohort import PatientRecord
+from mmlake.generate.reference import CANCER_TYPES, TRAMETINIB, Loinc, Therapy
+
+Resource = dict[str, Any]
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
+TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
+MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition"
+# The source hospital; ``.example.org`` is reserved (RFC 2606), so the namespace is fictional.
+FHIR_BASE = "https://ehr.riverside-cancer-center.example.org/fhir"
+MRN_SYSTEM = "https://ehr.riverside-cancer-center.example.org/fhir/sid/mrn"
+PROVIDER = "Riverside Cancer Center"
+# The clinic's wall-clock offset. Clinic hours (08:00-17:00) keep every event on the same
+# calendar date whether a reader keeps the offset or converts to UTC.
+CLINIC_TZ = dt.timezone(dt.timedelta(hours=-5))
+
+# SNOMED CT stage groups (tumour staging hierarchy, as in DICOM CID 3778) and, for glioblastoma,
+# which has no AJCC stage, the WHO CNS grade finding.
+STAGE_SNOMED: dict[int, tuple[str, str]] = {
+    1: ("258215001", "Stage 1"),
+    2: ("258219007", "Stage 2"),
+    3: ("258224005", "Stage 3"),
+    4: ("258228008", "Stage 4"),
+}
+WHO_GRADE_4 = ("396925001", "World Health Organization grade IV central nervous system tumor")
+
+# Procedures (SNOMED CT).
+BIOPSY = ("86273004", "Biopsy")
+RESECTION = ("370612006", "Excision of neoplasm")
+RADIOTHERAPY = ("108290001", "Radiation oncology AND/OR radiotherapy")
+IMAGING_PROCEDURE = {
+    "CT": ("77477000", "Computerized axial tomography"),
+    "MR": ("113091000", "Magnetic resonance imaging"),
+}
+
+# mCODE evidence types behind a disease-status judgement.
+EVIDENCE_IMAGING = ("363679005", "Imaging")
+EVIDENCE_EXAM = ("5880005", "Physical examination procedure")
+
+_DISPLAY = {
+    "laboratory": "Laboratory",
+    "vital-signs": "Vital Signs",
+    "survey": "Survey",
+    "exam": "Exam",
+    "encounter-diagnosis": "Encounter Diagnosis",
+    "problem-list-item": "Problem List Item",
+}
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
+    out = {"system": system, "code": code}
+    return out | {"display": display} if display else out
+
+
+def concept(*codings: dict[str, str], text: str | None = None) -> dict[str, Any]:
+    return {"coding": list(codings), "text": text} if text else {"coding": list(codings)}
+
+
+def loinc_concept(loinc: Loinc, text: str | None = None) -> dict[str, Any]:
+    return concept(coding(LOINC, loinc.code, loinc.display), text=text or loinc.display)
+
+
+def ref(resource_type: str, resource_id: str) -> dict[str, str]:
+    return {"reference": f"{resource_type}/{resource_id}"}
+
+
+def fhir_datetime(t: dt.datetime) -> str:
+    """FHIR dateTime with the clinic's offset, as EHRs export local wall-clock times."""
+    return t.isoformat(timespec="seconds")
+
+
+def fhir_instant(t: dt.datetime) -> str:
+    """FHIR instant in UTC (meta.lastUpdated, Observation.issued, the bulk transactionTime)."""
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Head:
+    """What every patient-scoped resource starts with: its id, whose it is, when last written."""
+
+    id: str
+    patient_id: str
+    updated: dt.datetime  # meta.lastUpdated
+    encounter_id: str | None = None
+
+
+def _start(resource_type: str, h: Head, profile: str | None = None) -> Resource:
+    meta: dict[str, Any] = {"lastUpdated": fhir_instant(h.updated)}
+    if profile:
+        meta["profile"] = [f"{MCODE}/{profile}"]
+    return {"resourceType": resource_type, "id": h.id, "meta": meta}
+
+
+def _context(h: Head) -> Resource:
+    """subject (and encounter): the references that link a record to its patient and visit."""
+    out = {"subject": ref("Patient", h.patient_id)}
+    if h.encounter_id:
+        out["encounter"] = ref("Encounter", h.encounter_id)
+    return out
+
+
+def patient(p: PatientRecord, updated: dt.datetime) -> Resource:
+    """Patient with PHI on purpose: the bronze layer is restricted and de-identifies downstream.
+
+    ``id`` is the cohort's patient id, so every other modality can link to it directly.
+    """
+    mrn_type = concept(coding(f"{TERMINOLOGY}/v2-0203", "MR", "Medical record number"))
+    name = {"use": "official", "text": f"{p.given_name} {p.family_name}"}
+    return _start("Patient", Head(p.patient_id, p.patient_id, updated)) | {
+        "identifier": [{"use": "usual", "type": mrn_type, "system": MRN_SYSTEM, "value": p.mrn}],
+        "active": True,
+        "name": [name | {"family": p.family_name, "given": [p.given_name]}],
+        "telecom": [{"system": "phone", "value": p.phone, "use": "home"}],
+        "gender": p.sex,
+        "birthDate": p.birth_date.isoformat(),
+        "address": [
+            {"use": "home", "line": [p.address_line], "city": p.city}
+            | {"postalCode": p.postal_code, "country": "US"}
+        ],
+    }
+
+
+def encounter(
+    h: Head, inpatient: bool, kind: str, start: dt.datetime, end: dt.datetime
+) -> Resource:
+    """An R4 Encounter: ``class`` is one v3 ActCode Coding (AMB/IMP), not a list as in R5."""
+    code, display = ("IMP", "inpatient encounter") if inpatient else ("AMB", "ambulatory")
+    return _start("Encounter", h) | {
+        "status": "finished",
+        "class": coding(f"{TERMINOLOGY}/v3-ActCode", code, display),
+        "type": [{"text": kind}],
+        "subject": ref("Patient", h.patient_id),
+        "period": {"start": fhir_datetime(start), "end": fhir_datetime(end)},
+        "serviceProvider": {"display": PROVIDER},
+    }
+
+
+def condition(
+    h: Head,
+    codes: tuple[tuple[str, str], tuple[str, str]],
+    text: str,
+    category: str,
+    onset: dt.date,
+    recorded: dt.datetime,
+    stage: Resource | None = None,
+) -> Resource:
+    """A Condition coded twice: ICD-10-CM (billing) and SNOMED CT (clinical meaning).
+
+    onsetDateTime has date precision on purpose (FHIR dateTime allows it): the day the
+    diagnosis was confirmed, which is what the outcome window is counted from.
+    """
+    status = concept(coding(f"{TERMINOLOGY}/condition-clinical", "active", "Active"))
+    verified = concept(coding(f"{TERMINOLOGY}/condition-ver-status", "confirmed", "Confirmed"))
+    cat = concept(coding(f"{TERMINOLOGY}/condition-category", category, _DISPLAY[category]))
+    (icd, icd_display), (sct, sct_display) = codes
+    code = concept(coding(ICD10CM, icd, icd_display), coding(SNOMED, sct, sct_display), text=text)
+    res = _start("Condition", h, "mcode-primary-cancer-condition" if stage else None) | {
+        "clinicalStatus": status,
+        "verificationStatus": verified,
+        "category": [cat],
+        "code": code,
+        **_context(h),
+        "onsetDateTime": onset.isoformat(),
+        "recordedDate": fhir_datetime(recorded),
+    }
+    return res | {"stage": [stage]} if stage else res
+
+
+def quantity(value: float, unit: str) -> Resource:
+    """A UCUM Quantity (the printable ``unit`` and the UCUM ``code`` coincide for these units)."""
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
+def lab_value(value: float, unit: str, low: float | None, high: float | None) -> Resource:
+    """valueQuantity with the lab's reference range and its H/L/N interpretation flag."""
+    flag = ("N", "Normal")
+    if low is not None and value < low:
+        flag = ("L", "Low")
+    if high is not None and value > high:
+        flag = ("H", "High")
+    bounds = {k: quantity(v, unit) for k, v in (("low", low), ("high", high)) if v is not None}
+    return {
+        "valueQuantity": quantity(value, unit),
+        "interpretation": [concept(coding(f"{TERMINOLOGY}/v3-ObservationInterpretation", *flag))],
+        "referenceRange": [bounds],
+    }
+
+
+def observation(
+    h: Head,
+    loinc: Loinc,
+    category: str,
+    effective: dt.datetime,
+    value: Resource,
+    *,
+    text: str | None = None,
+    profile: str | None = None,
+    evidence: tuple[str, str] | None = None,
+    focus_condition_id: str | None = None,
+) -> Resource:
+    """One Observation; ``value`` holds the value[x] (or component) elements to append.
+
+    Oncology observations (stage group, disease status) carry ``focus`` -> the primary cancer
+    Condition, as mCODE requires, so a judgement is tied to the tumour it is about.
+    """
+    res = _start("Observation", h, profile)
+    if evidence is not None:
+        # mCODE evidence type: what the clinician's disease-status judgement rests on.
+        url = f"{MCODE}/mcode-evidence-type"
+        res["extension"] = [
+            {"url": url, "valueCodeableConcept": concept(coding(SNOMED, *evidence))}
+        ]
+    cat = concept(coding(f"{TERMINOLOGY}/observation-category", category, _DISPLAY[category]))
+    res |= {"status": "final", "category": [cat], "code": loinc_concept(loinc, text), **_context(h)}
+    if focus_condition_id:
+        res["focus"] = [ref("Condition", focus_condition_id)]
+    res["effectiveDateTime"] = fhir_datetime(effective)
+    res["issued"] = fhir_instant(h.updated)
+    return res | value
+
+
+def medication_request(
+    h: Head,
+    therapy: Therapy,
+    status: str,
+    authored: dt.datetime,
+    sig: str,
+    reason_condition_id: str | None = None,
+    reason_text: str | None = None,
+) -> Resource:
+    """An order coded with the RxNorm ingredient; dosing as the prescriber's sig text."""
+    drug = concept(coding(RXNORM, therapy.rxnorm, therapy.name), text=therapy.name)
+    res = _start("MedicationRequest", h) | {"status": status, "intent": "order"}
+    res |= {"medicationCodeableConcept": drug, **_context(h), "authoredOn": fhir_datetime(authored)}
+    if reason_condition_id:
+        res["reasonReference"] = [ref("Condition", reason_condition_id)]
+    if reason_text:
+        res["reasonCode"] = [{"text": reason_text}]
+    return res | {"dosageInstruction": [{"sequence": 1, "text": sig}]}
+
+
+def order_history(status_reason: str | None, prior_id: str | None) -> Resource:
+    """Why an order was stopped, and which stopped order a dose change replaces."""
+    out: Resource = {"statusReason": {"text": status_reason}} if status_reason else {}
+    if prior_id:
+        out["priorPrescription"] = ref("MedicationRequest", prior_id)
+    return out
+
+
+def procedure(
+    h: Head, code: tuple[str, str], performed: dt.datetime, site: str, condition_id: str
+) -> Resource:
+    return _start("Procedure", h) | {
+        "status": "completed",
+        "code": concept(coding(SNOMED, *code), text=code[1]),
+        **_context(h),
+        "performedDateTime": fhir_datetime(performed),
+        "bodySite": [{"text": site}],
+        "reasonReference": [ref("Condition", condition_id)],
+    }
+
+
+# Each regimen drug's course kind and the prescriber's sig. Kinds drive the course model:
+# "iv" cytotoxic infusion in cycles, "io" checkpoint immunotherapy, "oral" daily tablets.
+DOSING: dict[str, tuple[str, str]] = {
+    "carboplatin": ("iv", "Carboplatin AUC 5 IV over 30 min, day 1 of each 21-day cycle"),
+    "pemetrexed": ("iv", "Pemetrexed 500 mg/m2 IV, day 1 of each 21-day cycle"),
+    "pembrolizumab": ("io", "Pembrolizumab 200 mg IV every 3 weeks"),
+    "nivolumab": ("io", "Nivolumab 480 mg IV every 4 weeks"),
+    "paclitaxel": ("iv", "Paclitaxel 80 mg/m2 IV weekly"),
+    "letrozole": ("oral", "Letrozole 2.5 mg by mouth once daily"),
+    "oxaliplatin": ("iv", "Oxaliplatin 85 mg/m2 IV, day 1 of each 14-day cycle (FOLFOX)"),
+    "fluorouracil": ("iv", "Fluorouracil 400 mg/m2 IV bolus, then 2400 mg/m2 over 46 h q14d"),
+    "temozolomide": ("oral", "Temozolomide 75 mg/m2 by mouth daily with radiotherapy"),
+    "osimertinib": ("oral", "Osimertinib 80 mg by mouth once daily"),
+    "sotorasib": ("oral", "Sotorasib 960 mg by mouth once daily"),
+    "dabrafenib": ("oral", "Dabrafenib 150 mg by mouth twice daily"),
+    "trametinib": ("oral", "Trametinib 2 mg by mouth once daily"),
+    "alpelisib": ("oral", "Alpelisib 300 mg by mouth once daily with food"),
+    "encorafenib": ("oral", "Encorafenib 300 mg by mouth once daily with cetuximab"),
+    "ondansetron": ("oral", "Ondansetron 8 mg by mouth every 8 hours as needed for nausea"),
+    "dexamethasone": ("oral", "Dexamethasone 4 mg by mouth twice daily"),
+}
+# Planned course (days) by kind, unless the drug's own schedule differs (FOLFOX 12 x 14 days,
+# temozolomide 6 weeks with radiotherapy + 6 cycles, supportive meds for a few cycles).
+COURSE_DAYS = {"iv": 126, "io": 730, "oral": 1825}
+COURSE_OVERRIDE = {
+    "temozolomide": 210,
+    "oxaliplatin": 168,
+    "fluorouracil": 168,
+    "ondansetron": 120,
+    "dexamethasone": 45,
+}
+# Targeted agents (RxNorm): every driver-matched therapy, plus trametinib given with dabrafenib.
+# A reader recomputes the ``targeted_therapy`` feature as "any MedicationRequest with one of these".
+TARGETED_RXNORM = frozenset(
+    {d.therapy.rxnorm for c in CANCER_TYPES for d in c.drivers if d.therapy} | {TRAMETINIB.rxnorm}
+)
+
+# Problem-list comorbidities: (ICD-10-CM, SNOMED CT, text).
+HYPERTENSION = (
+    ("I10", "Essential (primary) hypertension"),
+    ("38341003", "Hypertensive disorder, systemic arterial"),
+    "Hypertension",
+)
+TYPE_2_DIABETES = (
+    ("E11.9", "Type 2 diabetes mellitus without complications"),
+    ("44054006", "Diabetes mellitus type 2"),
+    "Type 2 diabetes mellitus",
+)
+COPD = (
+    ("J44.9", "Chronic obstructive pulmonary disease, unspecified"),
+    ("13645005", "Chronic obstructive lung disease"),
+    "COPD",
+)
+
+# Where the primary tumour is biopsied / resected, by cancer key.
+BODY_SITE = {
+    "nsclc": "Lung",
+    "breast": "Breast",
+    "colorectal": "Colon",
+    "melanoma": "Skin",
+    "glioblastoma": "Brain",
+}
+
+
+# Elements FHIR R4 requires (1..1): removing one makes the resource invalid for any validator.
+REQUIRED = {
+    "Observation": ("status", "code"),
+    "MedicationRequest": ("subject", "status", "intent"),
+    "Encounter": ("status", "class"),
+    "Procedure": ("status", "subject"),
+}
+
+
+def damage(res: Resource, u_kind: float, u_detail: float, dangling: str) -> tuple[bytes, str, str]:
+    """Damage one leaf resource so that a spec-following reader must reject it.
+
+    Returns (line, kind, reason). ``u_kind``/``u_detail`` are uniform draws; ``dangling`` is a
+    fresh id that exists nowhere in the export.
+
+    * ``invalid_json``: the line was cut mid-write (a truncated export) or written as a Python
+      dict repr (single quotes) by a buggy extract script.
+    * ``missing_required_field``: valid JSON, but a 1..1 element of the resource is gone.
+    * ``unresolvable_reference``: a valid resource whose subject or encounter points at an id
+      that is not in the export (a record left over from a purged or merged chart).
+    """
+    rtype = res["resourceType"]
+    if u_kind < 0.4:
+        if u_detail < 0.7:
+            text = orjson.dumps(res).decode()
+            # Cut on a character boundary: the line stays valid UTF-8, only the JSON breaks.
+            cut = max(1, int(len(text) * (0.15 + u_detail)))
+            return text[:cut].encode(), "invalid_json", "NDJSON line truncated"
+        return repr(res).encode(), "invalid_json", "line written as a Python dict repr"
+    if u_kind < 0.85:
+        options = REQUIRED[rtype]
+        field = options[min(int(u_detail * len(options)), len(options) - 1)]
+        broken = {k: v for k, v in res.items() if k != field}
+        reason = f"{rtype}.{field} (required, 1..1) removed"
+        return orjson.dumps(broken), "missing_required_field", reason
+    target = "encounter" if "encounter" in res and u_detail < 0.5 else "subject"
+    target_type = "Encounter" if target == "encounter" else "Patient"
+    broken = res | {target: ref(target_type, dangling)}
+    reason = f"{rtype}.{target} -> {target_type}/{dangling}, which is not in the export"
+    return orjson.dumps(broken), "unresolvable_reference", reason
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    """Completed years on ``day``, the way a reader computes age from Patient.birthDate."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+class NdjsonSink:
+    """One resource type's NDJSON files, rolled to ``.001``, ``.002`` … like a bulk export."""
+
+    def __init__(self, directory: Path, resource_type: str, per_file: int) -> None:
+        self.directory = directory
+        self.resource_type = resource_type
+        self.per_file = per_file
+        self.files: list[list[Any]] = []  # [path, resources written] in write order
+        self._handle: IO[bytes] | None = None
+
+    def write(self, line: bytes) -> tuple[Path, int]:
+        """Append one line; returns its file and 1-based line number (the dirty locator)."""
+        if self._handle is None or self.files[-1][1] == self.per_file:
+            if self._handle is not None:
+                self._handle.close()
+            path = self.directory / f"{self.resource_type}.{len(self.files):03d}.ndjson"
+            self._handle = path.open("wb")
+            self.files.append([path, 0])
+        self._handle.write(line + b"\n")
+        self.files[-1][1] += 1
+        return self.files[-1][0], self.files[-1][1]
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

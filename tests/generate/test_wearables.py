@@ -1,0 +1,343 @@
+"""The wearables landing zone, read back the way an ingestion job must read it.
+
+Every line is parsed with a strict JSON reader (orjson, cross-checked with the stdlib) and
+validated against the export's field rules; the truth logs say which lines were mangled on
+purpose and which features the files carry.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from mmlake.generate.cohort import ModalityRates, iter_cohort
+from mmlake.generate.truth import GenerationContext, TruthLog
+from mmlake.generate.wearables import WearablesWriter
+
+SEED = 11
+PATIENTS = 90
+RATES = ModalityRates(wearables=0.5)  # more wearers per patient keeps the cohort small
+SCHEMA_V2 = dt.datetime(2022, 7, 1, tzinfo=dt.UTC)
+REQUIRED = (
+    "event_id",
+    "device_id",
+    "device_model",
+    "user_id",
+    "metric",
+    "value",
+    "unit",
+    "start_time",
+    "end_time",
+    "recorded_at",
+)
+STATUS = ("firmware_version", "battery_pct")
+UNITS = {
+    "heart_rate": {"bpm"},
+    "steps": {"count"},
+    "spo2": {"%", "ratio"},
+    "sleep_stage": {"stage"},
+}
+RANGES = {"bpm": (25, 250), "count": (0, 40_000), "%": (50, 100), "ratio": (0.5, 1.0)}
+STAGES = {"wake", "light", "deep", "rem"}
+
+
+def _time(text: str) -> dt.datetime:
+    assert text.endswith("Z"), text
+    return dt.datetime.fromisoformat(text)
+
+
+def _problem(event: dict[str, Any]) -> str | None:
+    """Why a parsed event breaks the export's rules (None when it is a valid event)."""
+    missing = [f for f in REQUIRED if f not in event]
+    if missing:
+        return f"missing {missing}"
+    uuid.UUID(event["event_id"])
+    metric, unit, value = event["metric"], event["unit"], event["value"]
+    if unit not in UNITS.get(metric, ()):
+        return f"unit {unit} for {metric}"
+    if metric == "sleep_stage":
+        if value not in STAGES:
+            return f"stage {value}"
+    else:
+        low, high = RANGES[unit]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"value {value!r}"
+        if metric == "steps" and not isinstance(value, int):
+            return "fractional steps"
+        if not low <= value <= high:
+            return f"{metric} {value} outside [{low}, {high}]"
+    if not _time(event["start_time"]) <= _time(event["end_time"]) <= _time(event["recorded_at"]):
+        return "times out of order"
+    return None
+
+
+@dataclass
+class Line:
+    file: str  # relative to the output root, as in _truth
+    stamp: dt.datetime  # the drop time in the file name
+    number: int
+    raw: bytes
+    event: dict[str, Any] | None  # None when the line is not JSON
+
+
+@dataclass
+class Landing:
+    out: Path
+    lines: list[Line]
+    counts: dict[str, int]
+    patients: pd.DataFrame
+    features: pd.DataFrame
+    dirty: pd.DataFrame
+    enrollment: pd.DataFrame
+
+    def valid(self) -> list[Line]:
+        return [x for x in self.lines if x.event is not None and _problem(x.event) is None]
+
+
+def _generate(out: Path, seed: int, patients: int, chunk: int = 12) -> dict[str, int]:
+    truth = TruthLog(out)
+    ctx = GenerationContext(out, seed, 0.05, truth)
+    writer = WearablesWriter(ctx, chunk_wearers=chunk)
+    for patient in iter_cohort(patients, seed, RATES):
+        truth.patient(patient)
+        writer.add(patient)
+    counts = writer.close()
+    truth.close()
+    return counts
+
+
+def _read_lines(out: Path) -> list[Line]:
+    lines = []
+    for path in sorted((out / "wearables" / "landing").rglob("*.jsonl")):
+        stamp = dt.datetime.strptime(path.name.split("-")[0], "%Y%m%dT%H%M%SZ").replace(
+            tzinfo=dt.UTC
+        )
+        assert path.parent.name == stamp.date().isoformat()
+        body = path.read_bytes()
+        assert body.endswith(b"\n")
+        for number, raw in enumerate(body[:-1].split(b"\n"), 1):
+            try:
+                event = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                with pytest.raises(ValueError):  # the stdlib reader rejects it too
+                    json.loads(raw)
+                event = None
+            rel = path.relative_to(out).as_posix()
+            lines.append(Line(rel, stamp, number, raw, event))
+    return lines
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Landing:
+    out = tmp_path_factory.mktemp("wearables")
+    counts = _generate(out, SEED, PATIENTS)
+
+    def read(name: str) -> pd.DataFrame:
+        return pd.read_csv(out / name, keep_default_na=False, dtype=str)
+
+    dirty = read("_truth/dirty_records.csv")
+    return Landing(
+        out,
+        _read_lines(out),
+        counts,
+        read("_truth/patients.csv"),
+        read("_truth/features.csv").query("modality == 'wearables'"),
+        dirty[dirty["modality"] == "wearables"],
+        read("wearables/enrollment.csv"),
+    )
+
+
+def _logged(landing: Landing, kind: str) -> set[tuple[str, int]]:
+    rows = landing.dirty[landing.dirty["kind"] == kind]
+    return {(f, int(loc.split()[1])) for f, loc in zip(rows["file"], rows["locator"], strict=True)}
+
+
+def test_only_the_logged_lines_are_unparseable(landing: Landing) -> None:
+    broken = {(x.file, x.number) for x in landing.lines if x.event is None}
+    assert broken, "dirty rate 0.05 should have mangled some lines"
+    assert broken == _logged(landing, "unparseable_event")
+    assert landing.counts["records"] == len(landing.lines)
+    assert landing.counts["dirty"] == len(landing.dirty)
+
+
+def test_only_the_logged_events_are_invalid(landing: Landing) -> None:
+    invalid = {(x.file, x.number) for x in landing.lines if x.event and _problem(x.event)}
+    assert invalid, "dirty rate 0.05 should have planted invalid events"
+    assert invalid == _logged(landing, "invalid_event")
+
+
+def test_locators_name_the_event_when_the_line_still_shows_it(landing: Landing) -> None:
+    by_place = {(x.file, x.number): x for x in landing.lines}
+    shown = 0
+    for file, locator in zip(landing.dirty["file"], landing.dirty["locator"], strict=True):
+        line = by_place[(file, int(locator.split()[1]))]
+        if "event_id=" in locator:
+            shown += 1
+            assert line.raw.startswith(b'{"event_id":"' + locator.split("=")[1].encode())
+    assert shown > 0
+
+
+def test_resent_events_are_identical_and_land_in_a_later_drop(landing: Landing) -> None:
+    copies: dict[str, list[Line]] = defaultdict(list)
+    for line in landing.valid():
+        copies[line.event["event_id"]].append(line)
+    resent = [group for group in copies.values() if len(group) > 1]
+    assert 0.01 < len(resent) / len(copies) < 0.04
+    assert sum(len(g) - 1 for g in resent) == landing.counts["resent"]
+    for group in resent:
+        assert len({line.raw for line in group}) == 1
+        assert len({line.stamp for line in group}) == len(group)
+    assert landing.counts["events"] == len(copies)
+
+
+def test_arrival_never_precedes_recording_and_some_land_days_late(landing: Landing) -> None:
+    lags = [
+        (x.stamp - _time(x.event["recorded_at"])).total_seconds()
+        for x in landing.lines
+        if x.event is not None and "recorded_at" in x.event
+    ]
+    assert min(lags) > 0
+    assert max(lags) > 3 * 86_400
+    assert 0.01 < np.mean(np.array(lags) > 86_400) < 0.5
+
+
+def test_a_device_delivers_out_of_order(landing: Landing) -> None:
+    """Even without re-sends: a failed upload is retried after newer events got through."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    latest: dict[str, dt.datetime] = {}
+    late_arrivals = 0
+    for line in sorted(landing.valid(), key=lambda x: (x.stamp, x.file, x.number)):
+        event = line.event
+        if event["event_id"] in seen[event["device_id"]]:
+            continue
+        seen[event["device_id"]].add(event["event_id"])
+        recorded = _time(event["recorded_at"])
+        if recorded < latest.get(event["device_id"], recorded):
+            late_arrivals += 1
+        latest[event["device_id"]] = max(recorded, latest.get(event["device_id"], recorded))
+    assert late_arrivals > 0
+
+
+def test_schema_gains_device_status_fields_mid_stream(landing: Landing) -> None:
+    early = [x.event for x in landing.valid() if _time(x.event["recorded_at"]) < SCHEMA_V2]
+    later = [x.event for x in landing.valid() if _time(x.event["recorded_at"]) >= SCHEMA_V2]
+    assert early and later
+    assert all(list(e) == list(REQUIRED) for e in early)
+    assert all(list(e) == [*REQUIRED, *STATUS] for e in later)
+    assert all(0 <= e["battery_pct"] <= 100 for e in later)
+
+
+def test_spo2_unit_changes_for_one_model_only(landing: Landing) -> None:
+    units: dict[str, set[str]] = defaultdict(set)
+    for line in landing.valid():
+        if line.event["metric"] == "spo2":
+            units[line.event["device_model"]].add(line.event["unit"])
+    assert len(units) >= 3
+    switched = [model for model, seen in units.items() if "ratio" in seen]
+    assert switched == ["Withings ScanWatch"]
+    assert units["Withings ScanWatch"] == {"%", "ratio"}
+    assert all(seen == {"%"} for model, seen in units.items() if model not in switched)
+
+
+def test_enrollment_is_the_only_link_from_device_to_patient(landing: Landing) -> None:
+    enrolled = landing.enrollment.set_index("device_id")
+    assert enrolled.index.is_unique
+    wearers = landing.patients[landing.patients["has_wearables"] == "1"]
+    assert sorted(enrolled["patient_mrn"]) == sorted(wearers["mrn"])
+    assert (enrolled["withdrawn_on"] != "").mean() < 0.3
+    for line in landing.lines:
+        assert b"MRN" not in line.raw
+    window = {d: (r["enrolled_on"], r["withdrawn_on"] or "9999") for d, r in enrolled.iterrows()}
+    for line in landing.valid():
+        event = line.event
+        assert enrolled.loc[event["device_id"], "device_model"] == event["device_model"]
+        first, withdrawn = window[event["device_id"]]
+        assert first <= event["start_time"][:10] < withdrawn
+
+
+def _recompute(events: list[dict[str, Any]]) -> dict[str, float]:
+    """The documented features, from de-duplicated valid events of one device."""
+    daily: dict[str, int] = defaultdict(int)
+    for e in events:
+        if e["metric"] == "steps":
+            daily[e["start_time"][:10]] += e["value"]
+    days = np.array([dt.date.fromisoformat(d).toordinal() for d in daily], float)
+    hr = np.sort([e["value"] for e in events if e["metric"] == "heart_rate"])
+    spo2 = [
+        e["value"] * (100 if e["unit"] == "ratio" else 1) for e in events if e["metric"] == "spo2"
+    ]
+    return {
+        "n_events": len(events),
+        "steps_slope_per_day": np.polyfit(days, list(daily.values()), 1)[0],
+        "mean_daily_steps": np.mean(list(daily.values())),
+        "resting_hr": hr[: max(1, len(hr) // 10)].mean(),
+        "mean_spo2_pct": np.mean(spo2),
+    }
+
+
+def test_features_recomputed_from_the_files_match_truth(landing: Landing) -> None:
+    unique: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for line in landing.valid():
+        unique[line.event["device_id"]][line.event["event_id"]] = line.event
+    patient_of = dict(zip(landing.patients["mrn"], landing.patients["patient_id"], strict=True))
+    truth = {(r.patient_id, r.feature): float(r.value) for r in landing.features.itertuples()}
+    assert len(truth) == 5 * len(landing.enrollment)
+    enrolled = landing.enrollment
+    for device, mrn in zip(enrolled["device_id"], enrolled["patient_mrn"], strict=True):
+        got = _recompute(list(unique[device].values()))
+        for name, value in got.items():
+            expected = truth[(patient_of[mrn], name)]
+            assert value == pytest.approx(expected, rel=2e-5, abs=1e-6), (device, name)
+
+
+def test_activity_decline_is_planted_in_the_steps(landing: Landing) -> None:
+    wide = landing.features.pivot(index="patient_id", columns="feature", values="value")
+    wide = wide.astype(float).join(
+        landing.patients.set_index("patient_id")["latent_activity_decline"].astype(float)
+    )
+    assert wide["n_events"].between(900, 1800).mean() > 0.8
+    assert 1000 < wide["n_events"].mean() < 1500
+    assert wide["steps_slope_per_day"].corr(wide["latent_activity_decline"]) < -0.5
+    assert wide["resting_hr"].corr(wide["latent_activity_decline"]) > 0.2
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_same_seed_same_bytes_different_seed_different_data(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for out, seed in ((a, 3), (b, 3), (c, 4)):
+        _generate(out, seed, 30, chunk=5)
+    assert _digest(a) == _digest(b)
+    assert _digest(a)["wearables/enrollment.csv"] != _digest(c)["wearables/enrollment.csv"]
+    assert set(_digest(a)) != set(_digest(c))
+
+
+def test_enrollment_is_written_even_without_wearers(tmp_path: Path) -> None:
+    truth = TruthLog(tmp_path)
+    writer = WearablesWriter(GenerationContext(tmp_path, 1, 0.01, truth))
+    for patient in iter_cohort(5, 1, ModalityRates(wearables=0.0)):
+        writer.add(patient)
+    assert writer.close()["files"] == 0
+    truth.close()
+    with (tmp_path / "wearables" / "enrollment.csv").open(newline="") as handle:
+        assert list(csv.reader(handle)) == [
+            ["device_id", "device_model", "patient_mrn", "enrolled_on", "withdrawn_on"]
+        ]
