@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from mmlake import paths
-from mmlake.console import console, progress_bar, summary_table
+from mmlake.console import console, progress_bar
 from mmlake.generate.cohort import MODALITIES, ModalityRates
 
 app = typer.Typer(
@@ -80,7 +80,7 @@ def generate(
     sequencing run + sample manifests), DIR/imaging (DICOM series), DIR/notes (text + manifest),
     DIR/wearables (JSON-lines landing folder) and DIR/_truth (ground truth for tests only).
     """
-    from mmlake.generate.runner import GenerationConfig, generate_cohort
+    from mmlake.generate.runner import GenerationConfig, generate_cohort, summarize_generation
 
     out_dir = paths.raw_root(out)
     chosen = _parse_modalities(modalities)
@@ -103,31 +103,7 @@ def generate(
     except FileExistsError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
-    elapsed = time.perf_counter() - started
-    rows = []
-    for modality in MODALITIES:
-        counts = result.counts.get(modality)
-        if counts is None:
-            continue
-        dirty = sum(n for key, n in result.dirty.items() if key.startswith(f"{modality}:"))
-        rows.append(
-            (
-                modality,
-                result.modality_patients[modality],
-                counts.get("files", 0),
-                counts.get("records", 0),
-                dirty,
-            )
-        )
-    summary_table(
-        f"Cohort of {patients:,} patients (seed {seed}) in {elapsed:.1f} s -> {out_dir}",
-        ("modality", "patients", "files", "records", "dirty"),
-        rows,
-    )
-    console.print(
-        f"label (progression within 12 months): {result.label_positive:,} positive "
-        f"({result.label_positive / patients:.0%}); ground truth in {out_dir / '_truth'}"
-    )
+    summarize_generation(result, time.perf_counter() - started)
 
 
 @app.command()

@@ -42,7 +42,8 @@ def summary_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[An
     """Print a compact table: the last thing a long command shows."""
     table = Table(title=title, title_justify="left", show_lines=False)
     for i, name in enumerate(columns):
-        table.add_column(name, justify="left" if i == 0 else "right")
+        numeric = all(isinstance(row[i], int | float) for row in rows)
+        table.add_column(name, justify="right" if numeric and rows else "left")
     for row in rows:
         table.add_row(*(_fmt(v) for v in row))
     console.print(table)

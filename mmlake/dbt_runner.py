@@ -19,24 +19,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_LAKEHOUSE = REPO_ROOT / "lakehouse"
+from mmlake.paths import lakehouse_root, project_root
+
+REPO_ROOT = project_root()
 
 
 class DbtRunError(RuntimeError):
     """A dbt command failed; the message names the failing nodes and the log file."""
-
-
-def lakehouse_root(lakehouse: Path | None = None) -> Path:
-    """Absolute lakehouse root: the argument, else ``$LAKEHOUSE_ROOT``, else ``<repo>/lakehouse``.
-
-    Resolved once here so dbt, DuckDB, Spark and Derby all see the same absolute path,
-    independent of the working directory each of them resolves relative paths against.
-    """
-    if lakehouse is None:
-        env = os.environ.get("LAKEHOUSE_ROOT")
-        lakehouse = Path(env) if env else DEFAULT_LAKEHOUSE
-    return lakehouse.expanduser().resolve()
 
 
 def dbt_env(target: str | None = None, lakehouse: Path | None = None) -> dict[str, str]:

@@ -20,6 +20,7 @@ class DemoRun:
     seed: int
     lakehouse: Path
     raw: Path
+    progress: bool = True
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,14 @@ class Step:
 
 
 def _generate(run: DemoRun) -> str:
-    from mmlake.generate.runner import GenerationConfig, generate_cohort
+    from mmlake.console import progress_bar
+    from mmlake.generate.runner import GenerationConfig, generate_cohort, summarize_generation
 
     config = GenerationConfig(patients=run.patients, seed=run.seed)
-    result = generate_cohort(config, run.raw)
+    started = time.perf_counter()
+    with progress_bar("Generating patients", run.patients, enabled=run.progress) as advance:
+        result = generate_cohort(config, run.raw, on_patient=advance)
+    summarize_generation(result, time.perf_counter() - started)
     return f"{result.out_dir} ({result.patients:,} patients)"
 
 

@@ -33,9 +33,11 @@ from mmlake.generate.reference import (
     FAMILY_NAMES,
     GIVEN_NAMES_FEMALE,
     GIVEN_NAMES_MALE,
+    INSTITUTIONS,
     TP53_HOTSPOTS,
     CancerType,
     Driver,
+    Therapy,
 )
 
 MODALITIES: tuple[str, ...] = ("ehr", "genomics", "imaging", "notes", "wearables")
@@ -107,6 +109,10 @@ class PatientRecord:
     risk: float  # the model's progression probability
     modalities: frozenset[str] = field(default_factory=frozenset)
     tp53: Driver | None = None  # TP53 hotspot co-mutation, if any (truth)
+    # First-line standard regimen and treating institution: decided once here so that the
+    # EHR orders, the notes and the DICOM headers all tell the same story.
+    regimen: tuple[Therapy, ...] = ()
+    institution: str = INSTITUTIONS[0]
 
     def has(self, modality: str) -> bool:
         """Whether this patient has data of ``modality`` in the raw files."""
@@ -143,7 +149,7 @@ def progression_logit(
     """Log-odds of progression within 12 months: the documented outcome model."""
     x = cancer.baseline_logit + 0.55 * (stage - 2.5)
     x += 0.60 * latent.burden + 0.50 * latent.heterogeneity + 0.55 * latent.symptoms
-    x += 0.45 * latent.frailty + 0.50 * latent.activity_decline + 0.40 * latent.nutrition
+    x += 0.45 * latent.frailty + 0.80 * latent.activity_decline + 0.40 * latent.nutrition
     if driver is not None:
         x += driver.prognostic_logit
         if targeted_therapy:
@@ -215,6 +221,9 @@ def make_patient(index: int, seed: int, rates: ModalityRates) -> PatientRecord:
     if co_rng.random() < cancer.tp53_frequency:
         tp53 = TP53_HOTSPOTS[int(co_rng.integers(len(TP53_HOTSPOTS)))]
     logit = progression_logit(cancer, stage, latent, driver, targeted, tp53)
+    care_rng = stream_rng(seed, index, "cohort:care")
+    regimen = first_line_regimen(cancer, stage, care_rng)
+    institution = INSTITUTIONS[int(care_rng.integers(len(INSTITUTIONS)))]
     risk = _logistic(logit)
     label = int(rng.random() < risk)
     progression_date = (
@@ -246,7 +255,23 @@ def make_patient(index: int, seed: int, rates: ModalityRates) -> PatientRecord:
         risk=risk,
         modalities=modalities,
         tp53=tp53,
+        regimen=regimen,
+        institution=institution,
     )
+
+
+def first_line_regimen(
+    cancer: CancerType, stage: int, rng: np.random.Generator
+) -> tuple[Therapy, ...]:
+    """The standard first-line drugs this patient receives (targeted therapy comes on top)."""
+    regimen = cancer.standard_therapy
+    if cancer.key == "melanoma":  # one checkpoint inhibitor, not both
+        return (regimen[int(rng.integers(len(regimen)))],)
+    if cancer.key == "breast":  # a taxane for higher stage, endocrine therapy for HR+ disease
+        keep = (stage >= 2 or rng.random() < 0.3, rng.random() < 0.7)
+        chosen = tuple(d for d, k in zip(regimen, keep, strict=True) if k)
+        return chosen or regimen[:1]
+    return regimen
 
 
 def iter_cohort(

@@ -241,12 +241,7 @@ class _Chart:
         p, rng = self.p, self.rng
         enc, t = self._visit(day, "Treatment planning visit")
         self._labs(enc, t, day)
-        regimen = list(p.cancer.standard_therapy)
-        if p.cancer.key == "melanoma":  # one checkpoint inhibitor, not both
-            regimen = [regimen[int(rng.integers(0, len(regimen)))]]
-        elif p.cancer.key == "breast":  # a taxane for higher stage, endocrine therapy for HR+
-            keep = [p.stage >= 2 or rng.random() < 0.3, rng.random() < 0.7]
-            regimen = [d for d, k in zip(regimen, keep, strict=True) if k] or regimen[:1]
+        regimen = p.regimen
         for therapy in regimen:
             self._prescribe(enc, t, day, therapy)
         kinds = {fhir.DOSING[d.name][0] for d in regimen}

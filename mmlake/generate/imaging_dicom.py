@@ -51,12 +51,14 @@ from mmlake.generate.imaging_phantom import (
     ANATOMIES,
     Geometry,
     Lesion,
+    Scanner,
     lesion_diameter,
     make_geometry,
     place_lesion,
     render,
+    scanner_for,
 )
-from mmlake.generate.reference import FAMILY_NAMES, GIVEN_NAMES_FEMALE, INSTITUTIONS
+from mmlake.generate.reference import FAMILY_NAMES, GIVEN_NAMES_FEMALE, GIVEN_NAMES_MALE
 from mmlake.generate.truth import GenerationContext
 
 MODALITY = "imaging"
@@ -73,33 +75,6 @@ CHARSET = "ISO_IR 192"  # UTF-8: patient and physician names such as Müller
 SOP_INSTANCE_UID, INSTANCE_NUMBER, PIXEL_DATA = 0x00080018, 0x00200013, 0x7FE00010
 IMAGE_POSITION, SLICE_LOCATION = 0x00200032, 0x00201041
 _PER_SLICE = (SOP_INSTANCE_UID, INSTANCE_NUMBER, IMAGE_POSITION, SLICE_LOCATION, PIXEL_DATA)
-
-
-@dataclass(frozen=True)
-class Scanner:
-    manufacturer: str
-    model: str
-    software: str
-    station: str
-    kernel_or_coil: str  # CT reconstruction kernel / MR receive coil
-    field_strength: float = 0.0  # tesla (MR only)
-
-
-# One CT and one MR per institution, so scanner and site co-vary as they do in real archives.
-SCANNERS: dict[str, dict[str, Scanner]] = {
-    INSTITUTIONS[0]: {
-        "CT": Scanner("SIEMENS", "SOMATOM Definition AS+", "syngo CT VA48A", "RCCCT01", "I30f"),
-        "MR": Scanner("SIEMENS", "MAGNETOM Skyra", "syngo MR E11", "RCCMR01", "Head_32", 3.0),
-    },
-    INSTITUTIONS[1]: {
-        "CT": Scanner("GE MEDICAL SYSTEMS", "Revolution CT", "revo_v1.1", "SMUHCT2", "STANDARD"),
-        "MR": Scanner("GE MEDICAL SYSTEMS", "SIGNA Artist", "MR29.1", "SMUHMR1", "HNS Head", 1.5),
-    },
-    INSTITUTIONS[2]: {
-        "CT": Scanner("Philips", "Ingenuity CT", "4.1.6", "LOICT1", "B"),
-        "MR": Scanner("Philips", "Ingenia", "5.7.1", "LOIMR1", "dS Head 32ch", 3.0),
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -147,9 +122,12 @@ def plan_studies(seed: int, patient: PatientRecord, image_size: int) -> list[Stu
     rng = stream_rng(seed, patient.index, "imaging:plan")
     cancer = patient.cancer
     anatomy = ANATOMIES[cancer.body_part]
-    institution = INSTITUTIONS[int(rng.integers(len(INSTITUTIONS)))]
-    scanner = SCANNERS[institution][cancer.imaging_modality]
-    referring = f"{rng.choice(FAMILY_NAMES)}^{rng.choice(GIVEN_NAMES_FEMALE)}^^Dr"
+    # The treating institution is decided in the cohort, so EHR, notes and DICOM agree on it.
+    institution = patient.institution
+    scanner = scanner_for(institution, cancer.imaging_modality)
+    referring = (
+        f"{rng.choice(FAMILY_NAMES)}^{rng.choice(GIVEN_NAMES_FEMALE + GIVEN_NAMES_MALE)}^^Dr"
+    )
     habitus = float(rng.uniform(0.9, 1.05))
     host = anatomy.hosts[int(rng.integers(len(anatomy.hosts)))]
     diameter = lesion_diameter(patient.latent.burden, rng)

@@ -1,9 +1,10 @@
-"""Pixels for the synthetic imaging studies: a simple anatomical phantom with one lesion.
+"""What the synthetic imaging studies acquire: scanners, protocols, and the pixels of a simple
+anatomical phantom with one lesion.
 
-Kept apart from the DICOM writer so that the pixel model (what the images *show*) can be read
-and tested without the file format. Everything is in patient millimetres in the DICOM patient
-coordinate system (LPS: +x towards the patient's left, +y posterior, +z head-wards), so the
-anatomy and the lesion keep their physical size at any ``image_size``; only the sampling changes.
+Kept apart from the DICOM writer so that the acquisition and pixel model (what the images
+*show*) can be read and tested without the file format. Everything is in patient millimetres
+in the DICOM patient coordinate system (LPS: +x towards the patient's left, +y posterior, +z
+head-wards), so anatomy and lesion keep their physical size at any ``image_size``.
 
 The anatomy is a cylinder (the same cross-section on every slice): a body or head ellipse,
 organs as ellipses at plausible HU / T1 intensities, and one lesion that is an ellipsoid inside
@@ -25,11 +26,48 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmlake.generate.reference import INSTITUTIONS
+
 # RECIST 1.1: a lesion is measurable from 10 mm on CT, so the staging lesion is never smaller.
 MIN_LESION_MM = 10.0
 # Smoothing length of the lesion texture (Gaussian sigma, mm): texture features in radiomics
 # live at a few-millimetre scale, well above the in-plane pixel size at 256 px.
 TEXTURE_SIGMA_MM = 4.0
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """One acquisition device as DICOM General Equipment describes it."""
+
+    manufacturer: str
+    model: str
+    software: str
+    station: str
+    kernel_or_coil: str  # CT reconstruction kernel / MR receive coil
+    field_strength: float = 0.0  # tesla (MR only)
+
+
+# One CT and one MR per institution (in the order of reference.INSTITUTIONS), so scanner and
+# site co-vary as they do in real archives.
+_SCANNER_SETS: tuple[dict[str, Scanner], ...] = (
+    {
+        "CT": Scanner("SIEMENS", "SOMATOM Definition AS+", "syngo CT VA48A", "RCCCT01", "I30f"),
+        "MR": Scanner("SIEMENS", "MAGNETOM Skyra", "syngo MR E11", "RCCMR01", "Head_32", 3.0),
+    },
+    {
+        "CT": Scanner("GE MEDICAL SYSTEMS", "Revolution CT", "revo_v1.1", "SMUHCT2", "STANDARD"),
+        "MR": Scanner("GE MEDICAL SYSTEMS", "SIGNA Artist", "MR29.1", "SMUHMR1", "HNS Head", 1.5),
+    },
+    {
+        "CT": Scanner("Philips", "Ingenuity CT", "4.1.6", "LOICT1", "B"),
+        "MR": Scanner("Philips", "Ingenia", "5.7.1", "LOIMR1", "dS Head 32ch", 3.0),
+    },
+)
+
+
+def scanner_for(institution: str, modality: str) -> Scanner:
+    """The CT or MR scanner of an institution (sites beyond the table reuse it cyclically)."""
+    return _SCANNER_SETS[INSTITUTIONS.index(institution) % len(_SCANNER_SETS)][modality]
 
 
 @dataclass(frozen=True)
@@ -153,7 +191,7 @@ ANATOMIES: dict[str, Anatomy] = {
         noise_sd=10.0,
         rician=False,
         lesion_mean=(35.0, 60.0),
-        texture_base=9.0,
+        texture_base=14.0,
         value_range=(-1024, 1023),  # 12-bit signed stored values after the -1024 intercept
         rescale_intercept=-1024,
         draw=_chest,
@@ -171,7 +209,7 @@ ANATOMIES: dict[str, Anatomy] = {
         noise_sd=8.0,
         rician=False,
         lesion_mean=(35.0, 60.0),
-        texture_base=9.0,
+        texture_base=14.0,
         value_range=(-1024, 1023),
         rescale_intercept=-1024,
         draw=_abdomen,
@@ -301,8 +339,8 @@ def place_lesion(
 def _smooth(field: np.ndarray, sigmas: tuple[float, ...]) -> np.ndarray:
     """Separable Gaussian blur by small dense matrices (lesion boxes are tiny; numpy only).
 
-    Rows of each matrix are renormalised so the edges are not darkened; scipy is not a runtime
-    dependency, and plain numpy keeps the bytes identical wherever the generator runs.
+    Rows of each matrix are renormalised so the edges are not darkened. scipy is only a dev
+    dependency (via scikit-learn), so the generator does not rely on ``scipy.ndimage``.
     """
     for axis, sigma in enumerate(sigmas):
         n = field.shape[axis]

@@ -149,3 +149,27 @@ def _write_manifest(config: GenerationConfig, result: GenerationResult) -> None:
     }
     path = result.out_dir / TRUTH_DIR / MANIFEST
     path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def summarize_generation(result: GenerationResult, seconds: float) -> None:
+    """The closing table of a generation run: what each modality wrote."""
+    from mmlake.console import console, summary_table
+
+    rows = []
+    for modality in MODALITIES:
+        counts = result.counts.get(modality)
+        if counts is None:
+            continue
+        dirty = sum(n for key, n in result.dirty.items() if key.startswith(f"{modality}:"))
+        files, records = counts.get("files", 0), counts.get("records", 0)
+        rows.append((modality, result.modality_patients[modality], files, records, dirty))
+    summary_table(
+        f"Cohort of {result.patients:,} patients in {seconds:.1f} s -> {result.out_dir}",
+        ("modality", "patients", "files", "records", "dirty"),
+        rows,
+    )
+    share = result.label_positive / result.patients
+    console.print(
+        f"label (progression within 12 months): {result.label_positive:,} positive ({share:.0%}); "
+        f"ground truth in {result.out_dir / TRUTH_DIR}"
+    )

@@ -338,7 +338,7 @@ def _deliver(
 ) -> WearerStream:
     """Give each event an id, device status and the instant it reaches the vendor cloud.
 
-    A device uploads everything recorded since its last sync; most sync every few hours via the
+    A device uploads everything recorded since its last sync; most sync a few times a day via the
     phone, a few only every few days. A failed upload is retried at the following sync (so one
     device's events can arrive out of order), and the cloud adds a log-normal processing delay.
     """
@@ -348,19 +348,23 @@ def _deliver(
     if habits["sporadic"]:
         median, sigma = 2.5 * DAY, 0.35
     else:
-        median, sigma = 3.0 * HOUR, 0.9
+        median, sigma = 6.0 * HOUR, 0.8
     origin = _epoch_day(device.enrolled_on) * DAY
     horizon = int(recorded.max()) if n else origin
     syncs = np.empty(0, dtype=np.int64)
-    while len(syncs) < 2 or syncs[-2] <= horizon:  # two syncs past the last event: room to retry
+    while len(syncs) < 5 or syncs[-5] <= horizon:  # syncs past the last event for retries
         gaps = rng.lognormal(math.log(median), sigma, 64).astype(np.int64) + 60
         base = syncs[-1] if len(syncs) else origin
         syncs = np.concatenate([syncs, base + np.cumsum(gaps)])
     slot = np.searchsorted(syncs, recorded, side="left") + (rng.random(n) < 0.03)
-    arrival = syncs[slot] + rng.lognormal(math.log(240), 1.2, n).astype(np.int64)
+    # The cloud processes each upload as a batch (log-normal queueing delay), event by event.
+    batch_delay = rng.lognormal(math.log(240), 1.2, len(syncs)).astype(np.int64)
+    arrival = syncs[slot] + batch_delay[slot] + rng.integers(0, 30, n)
+    # An upload whose acknowledgement was lost is sent again with one of the next few syncs.
     resend = rng.random(n) < 0.02
-    extra = HOUR + rng.lognormal(math.log(6 * HOUR), 1.0, n).astype(np.int64)
-    resend_arrival = np.where(resend, arrival + extra, -1)
+    again = slot + rng.integers(1, 4, n)
+    later = np.maximum(syncs[again] + batch_delay[again] + rng.integers(0, 30, n), arrival + 60)
+    resend_arrival = np.where(resend, later, -1)
 
     raw = stream_rng(seed, patient.index, "wearables:ids").integers(0, 256, (n, 16), np.uint8)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # UUID version 4

@@ -19,7 +19,7 @@ from scipy.stats import spearmanr
 
 from mmlake.generate.cohort import ModalityRates, PatientRecord, iter_cohort
 from mmlake.generate.notes import MANIFEST_COLUMNS, NOTE_TYPES, NotesWriter
-from mmlake.generate.notes_templates import SYMPTOMS
+from mmlake.generate.notes_lexicon import SYMPTOMS
 from mmlake.generate.truth import GenerationContext, TruthLog
 
 SEED = 20240611

@@ -13,7 +13,7 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,14 @@ import pytest
 
 from mmlake.generate.cohort import ModalityRates, iter_cohort
 from mmlake.generate.truth import GenerationContext, TruthLog
-from mmlake.generate.wearables import WearablesWriter
+from mmlake.generate.wearables import WearablesWriter, _payload
+from mmlake.generate.wearables_signal import simulate_wearer
 
 SEED = 11
 PATIENTS = 90
 RATES = ModalityRates(wearables=0.5)  # more wearers per patient keeps the cohort small
 SCHEMA_V2 = dt.datetime(2022, 7, 1, tzinfo=dt.UTC)
+SPO2_RATIO = dt.datetime(2021, 10, 1, tzinfo=dt.UTC)  # ScanWatch firmware switches to 0-1
 REQUIRED = (
     "event_id",
     "device_id",
@@ -242,13 +244,35 @@ def test_schema_gains_device_status_fields_mid_stream(landing: Landing) -> None:
 def test_spo2_unit_changes_for_one_model_only(landing: Landing) -> None:
     units: dict[str, set[str]] = defaultdict(set)
     for line in landing.valid():
-        if line.event["metric"] == "spo2":
-            units[line.event["device_model"]].add(line.event["unit"])
+        event = line.event
+        if event["metric"] != "spo2":
+            continue
+        units[event["device_model"]].add(event["unit"])
+        if event["device_model"] == "Withings ScanWatch":
+            switched = _time(event["recorded_at"]) >= SPO2_RATIO
+            assert event["unit"] == ("ratio" if switched else "%")
     assert len(units) >= 3
-    switched = [model for model, seen in units.items() if "ratio" in seen]
-    assert switched == ["Withings ScanWatch"]
-    assert units["Withings ScanWatch"] == {"%", "ratio"}
-    assert all(seen == {"%"} for model, seen in units.items() if model not in switched)
+    assert [model for model, seen in units.items() if "ratio" in seen] == ["Withings ScanWatch"]
+    assert all(seen == {"%"} for model, seen in units.items() if model != "Withings ScanWatch")
+
+
+def test_one_device_changes_unit_and_schema_mid_stream() -> None:
+    """ScanWatch wearers diagnosed on the day each change starts see both sides in one stream."""
+    mid_stream = {"unit": 0, "schema": 0}
+    for patient in iter_cohort(150, SEED, ModalityRates(wearables=1.0)):
+        for day, change in ((dt.date(2021, 10, 1), "unit"), (dt.date(2022, 7, 1), "schema")):
+            stream = simulate_wearer(replace(patient, diagnosis_date=day), SEED)
+            if stream.device.model.name != "Withings ScanWatch":
+                continue
+            events = [_payload(stream, row) for row in range(len(stream))]
+            if change == "unit":
+                seen = {e["unit"] for e in events if e["metric"] == "spo2"}
+                mid_stream[change] += seen == {"%", "ratio"}
+            else:
+                sizes = {len(e) for e in events}
+                mid_stream[change] += sizes == {len(REQUIRED), len(REQUIRED) + len(STATUS)}
+    assert mid_stream["unit"] >= 3
+    assert mid_stream["schema"] >= 3
 
 
 def test_enrollment_is_the_only_link_from_device_to_patient(landing: Landing) -> None:
