@@ -107,6 +107,44 @@ def generate(
 
 
 @app.command()
+def ingest(
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--source", "-s", exists=True, file_okay=False, help="Folder of raw files to land."
+        ),
+    ],
+    modality: Annotated[
+        str,
+        typer.Option(
+            help="ehr | genomics | imaging | notes | wearables | all (all: the generator's "
+            "layout, one sub-folder per modality)."
+        ),
+    ] = "all",
+    lakehouse: LakehouseOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Land raw files as bronze Delta tables, exactly once, quarantining what is invalid.
+
+    Files already landed with the same content are skipped, so re-running is safe and picks up
+    only new or changed files. Every record lands or goes to `bronze/_quarantine` with a reason.
+
+    Exit codes: 0 everything landed; 3 finished, but some records were quarantined;
+    1 the job failed.
+    """
+    from python_ingest.runner import ingest_sources, summarize_ingest
+
+    root = paths.lakehouse_root(lakehouse)
+    try:
+        summaries = ingest_sources(source.resolve(), modality, root, progress=not quiet)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    summarize_ingest(summaries, root)
+    if any(s.records_quarantined for s in summaries):
+        raise typer.Exit(3)
+
+
+@app.command()
 def demo(
     patients: PatientsOpt = 500,
     seed: SeedOpt = 42,

@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 from dbt.adapters.duckdb.credentials import DuckDBCredentials
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import TargetConfig
-from deltalake import write_deltalake
 
+from mmlake.delta import write_delta
 from mmlake.duckdb_ext import OFFLINE_CONFIG, load_bundled_extensions
 
 # Name of the scratch directory next to the DuckDB file; publish_delta.sql uses the same name.
@@ -84,8 +84,8 @@ class Plugin(BasePlugin):
                 reader = pa.RecordBatchReader.from_batches(
                     parquet_file.schema_arrow, parquet_file.iter_batches()
                 )
-                write_deltalake(
-                    str(delta_path),
+                write_delta(
+                    delta_path,
                     reader,
                     mode="overwrite",
                     schema_mode="overwrite",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmlake.console import console, summary_table
+from mmlake.delta import delta_version
 
 
 @dataclass(frozen=True)
@@ -55,16 +56,12 @@ STEPS: tuple[Step, ...] = (
 
 
 def delta_tables(lakehouse: Path) -> list[tuple[str, int]]:
-    """(layer/table, latest Delta version) for every Delta table under the lakehouse.
-
-    Versions are read from the transaction log's file names, which needs no Delta reader.
-    """
+    """(layer/table, latest Delta version) for every Delta table under the lakehouse."""
     found = []
     for log in sorted(lakehouse.glob("*/*/_delta_log")):
-        versions = [int(p.stem) for p in log.glob("*.json") if p.stem.isdigit()]
-        if versions:
-            table = log.parent
-            found.append((f"{table.parent.name}/{table.name}", max(versions)))
+        version = delta_version(log.parent)
+        if version is not None:
+            found.append((f"{log.parent.parent.name}/{log.parent.name}", version))
     return found
 
 

@@ -2,15 +2,22 @@
 
 Layout under ``DIR/wearables/``::
 
-    enrollment.csv                                   the study coordinator's device register
-    landing/YYYY-MM-DD/YYYYMMDDTHH0000Z-bNNNNN.jsonl one export drop per arrival hour and chunk
+    enrollment.csv                            the study coordinator's device register
+    landing/YYYY-MM-DD/YYYYMMDDTHH0000Z.jsonl one export drop per arrival hour, for all devices
 
 A file named ``...T140000Z`` is the hourly drop closed at 14:00 UTC: every line in it reached the
 vendor cloud in [13:00, 14:00), so the name is never earlier than any event's ``recorded_at``. The
-``-bNNNNN`` suffix is the generator's flush chunk (a block of consecutive wearers), which keeps
-names unique while memory stays bounded by one chunk. Each line is one event (see ``_payload``);
-payloads carry the device and vendor user ids, never the MRN: ``enrollment.csv`` is the only link
-from ``device_id`` to a patient. What an ingestion job has to survive, on purpose:
+window is hourly unless the writer is given another ``window`` (a divisor of a day; the name is
+always the window's closing instant and the folder that instant's UTC date).
+
+A drop is a concatenation of device-cloud upload batches: its lines are ordered by arrival within
+each batch, not across the whole file, so a later line may have arrived earlier than one above it.
+(The generator streams wearers in flush chunks, bounded memory, and each chunk appends one batch
+to every drop it reaches, in cohort order; the runner empties the output folder first, and the
+first batch of a run truncates a file, so the bytes depend on the seed alone.) Each line is one
+event (see ``_payload``); payloads carry the device and vendor user ids, never the MRN:
+``enrollment.csv`` is the only link from ``device_id`` to a patient. What an ingestion job has to
+survive, on purpose:
 
 * late and out-of-order arrival (sync every few hours, or every few days for some devices;
   failed uploads retried at the next sync);
@@ -18,11 +25,11 @@ from ``device_id`` to a patient. What an ingestion job has to survive, on purpos
 * schema evolution: from recorded_at 2022-07-01 payloads gain ``firmware_version`` and
   ``battery_pct``;
 * a unit change: Withings ScanWatch reports SpO2 as ``"unit": "ratio"`` (0-1) from 2021-10-01;
-* dirty lines, all in ``_truth/dirty_records.csv`` with locator ``line N`` (1-based, in ``file``)
-  and `` event_id=<uuid>`` when the line still shows it: ``unparseable_event`` (truncated line,
-  bytes overwritten with non-UTF-8 garbage, or a NUL-filled line) and ``invalid_event`` (valid
-  JSON without ``event_id``, or a negative heart rate / step count / SpO2). Re-sent events are
-  never dirtied, so every duplicate pair stays byte-identical.
+* dirty lines, all in ``_truth/dirty_records.csv`` with locator ``line N`` (1-based, in the
+  finished ``file``, all batches counted) and `` event_id=<uuid>`` when the line still shows it:
+  ``unparseable_event`` (truncated line, bytes overwritten with non-UTF-8 garbage, or a NUL-filled
+  line) and ``invalid_event`` (valid JSON without ``event_id``, or a negative heart rate / step
+  count / SpO2). Re-sent events are never dirtied, so every duplicate pair stays byte-identical.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from mmlake.generate.wearables_signal import (
 )
 
 CHUNK_WEARERS = 200  # wearers buffered per flush: ~300k events, ~30 MB of numpy columns
+WINDOW = HOUR  # the export's arrival window: one landing file per window for all devices
 ENROLLMENT_COLUMNS = ("device_id", "device_model", "patient_mrn", "enrolled_on", "withdrawn_on")
 
 # What a dirtied event looks like in its file; CLEAN rows are written as generated.
@@ -82,9 +90,9 @@ def _uuid(raw: np.ndarray) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _drop_of(arrival: np.ndarray) -> np.ndarray:
-    """The hourly export that carries an arrival: the first top of the hour after it."""
-    return (arrival // HOUR + 1) * HOUR
+def _drop_of(arrival: np.ndarray, window: int = WINDOW) -> np.ndarray:
+    """The export that carries an arrival: the first window boundary after it (closing instant)."""
+    return (arrival // window + 1) * window
 
 
 def _payload(stream: WearerStream, row: int) -> dict[str, Any]:
@@ -144,26 +152,41 @@ def observed_features(stream: WearerStream, readable: np.ndarray) -> dict[str, f
 
 
 class WearablesWriter:
-    """Streams enrolled patients' device events into hourly landing files, a chunk at a time."""
+    """Streams enrolled patients' device events into hourly landing files, a chunk at a time.
+
+    Each flush appends the chunk's lines to the drops they belong to, so memory is bounded by one
+    chunk plus a line count per drop written so far (at most one per window of the cohort's
+    time span: ~90k for ten years of hourly drops), and the landing zone holds one file per
+    window however many wearers there are.
+    """
 
     modality = "wearables"
 
-    def __init__(self, ctx: GenerationContext, *, chunk_wearers: int = CHUNK_WEARERS) -> None:
+    def __init__(
+        self,
+        ctx: GenerationContext,
+        *,
+        chunk_wearers: int = CHUNK_WEARERS,
+        window: int = WINDOW,
+    ) -> None:
         if chunk_wearers < 1:
             raise ValueError("a flush chunk needs at least one wearer")
+        if window < 60 or window % 60 or DAY % window:
+            raise ValueError(f"window must be whole minutes dividing a day, not {window} s")
         self.ctx = ctx
         self.root = ctx.out_dir / self.modality
         self.landing = self.root / "landing"
         self.root.mkdir(parents=True, exist_ok=True)
         self.chunk_wearers = chunk_wearers
+        self.window = window
         self._enrollment_file = (self.root / "enrollment.csv").open(
             "w", newline="", encoding="utf-8"
         )
         self._enrollment = csv.writer(self._enrollment_file, lineterminator="\n")
         self._enrollment.writerow(ENROLLMENT_COLUMNS)
         self._pending: list[_Pending] = []
-        self._chunk = 0
         self._folders: set[Path] = set()
+        self._lines: dict[int, int] = {}  # drop (closing instant) -> lines written to its file
         self._counts = {"devices": 0, "files": 0, "records": 0, "events": 0, "resent": 0}
         self._counts["dirty"] = 0
 
@@ -222,17 +245,19 @@ class WearablesWriter:
         return _Pending(stream, dirt, where, garbage)
 
     def _flush(self) -> None:
-        """Write the buffered chunk as hourly drops: sorted by drop, then arrival, then wearer."""
+        """Append the buffered chunk to its drops: sorted by drop, then arrival, then wearer."""
         if not self._pending:
             return
         drop, arrival, wearer, row, copy = [], [], [], [], []
         for w, pending in enumerate(self._pending):
             s = pending.stream
             rows = np.arange(len(s))
-            first = _drop_of(s.arrival)
+            first = _drop_of(s.arrival, self.window)
             again = rows[s.resend_arrival >= 0]
             # A re-send always lands in a later drop than the original.
-            second = np.maximum(_drop_of(s.resend_arrival[again]), first[again] + HOUR)
+            second = np.maximum(
+                _drop_of(s.resend_arrival[again], self.window), first[again] + self.window
+            )
             drop += [first, second]
             arrival += [s.arrival, s.resend_arrival[again]]
             row += [rows, again]
@@ -249,7 +274,6 @@ class WearablesWriter:
                 row_s[lo:hi].tolist(),
                 copy_s[lo:hi].tolist(),
             )
-        self._chunk += 1
         self._pending.clear()
 
     def _write_drop(
@@ -260,9 +284,12 @@ class WearablesWriter:
         if folder not in self._folders:
             folder.mkdir(parents=True, exist_ok=True)
             self._folders.add(folder)
-        path = folder / f"{time.strftime('%Y%m%dT%H%M%SZ', stamp)}-b{self._chunk:05d}.jsonl"
+        path = folder / f"{time.strftime('%Y%m%dT%H%M%SZ', stamp)}.jsonl"
+        new_file = drop not in self._lines
+        written = self._lines.get(drop, 0)  # locators number the finished file's lines
         lines = []
-        for number, (w, r, again) in enumerate(zip(wearers, rows, copies, strict=True), 1):
+        batch = zip(wearers, rows, copies, strict=True)
+        for number, (w, r, again) in enumerate(batch, written + 1):
             pending = self._pending[w]
             event = _payload(pending.stream, r)
             code = CLEAN if again else int(pending.dirt[r])
@@ -270,8 +297,11 @@ class WearablesWriter:
                 lines.append(orjson.dumps(event))
             else:
                 lines.append(self._damage(path, number, event, code, pending, r))
-        path.write_bytes(b"\n".join(lines) + b"\n")
-        self._counts["files"] += 1
+        # The first batch of a run truncates: a leftover file can never shift the line numbers.
+        with path.open("wb" if new_file else "ab") as handle:
+            handle.write(b"\n".join(lines) + b"\n")
+        self._lines[drop] = written + len(lines)
+        self._counts["files"] += int(new_file)
         self._counts["records"] += len(lines)
         self._counts["resent"] += sum(copies)
 

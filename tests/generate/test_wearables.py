@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ import pytest
 from mmlake.generate.cohort import ModalityRates, iter_cohort
 from mmlake.generate.truth import GenerationContext, TruthLog
 from mmlake.generate.wearables import WearablesWriter, _payload
-from mmlake.generate.wearables_signal import simulate_wearer
+from mmlake.generate.wearables_signal import DAY, simulate_wearer
 
 SEED = 11
 PATIENTS = 90
@@ -53,6 +54,7 @@ UNITS = {
 }
 RANGES = {"bpm": (25, 250), "count": (0, 40_000), "%": (50, 100), "ratio": (0.5, 1.0)}
 STAGES = {"wake", "light", "deep", "rem"}
+DROP_NAME = re.compile(r"\d{8}T\d{6}Z\.jsonl")  # one drop per arrival window, no chunk id
 
 
 def _time(text: str) -> dt.datetime:
@@ -108,10 +110,12 @@ class Landing:
         return [x for x in self.lines if x.event is not None and _problem(x.event) is None]
 
 
-def _generate(out: Path, seed: int, patients: int, chunk: int = 12) -> dict[str, int]:
+def _generate(
+    out: Path, seed: int, patients: int, chunk: int = 12, **options: Any
+) -> dict[str, int]:
     truth = TruthLog(out)
     ctx = GenerationContext(out, seed, 0.05, truth)
-    writer = WearablesWriter(ctx, chunk_wearers=chunk)
+    writer = WearablesWriter(ctx, chunk_wearers=chunk, **options)
     for patient in iter_cohort(patients, seed, RATES):
         truth.patient(patient)
         writer.add(patient)
@@ -123,9 +127,8 @@ def _generate(out: Path, seed: int, patients: int, chunk: int = 12) -> dict[str,
 def _read_lines(out: Path) -> list[Line]:
     lines = []
     for path in sorted((out / "wearables" / "landing").rglob("*.jsonl")):
-        stamp = dt.datetime.strptime(path.name.split("-")[0], "%Y%m%dT%H%M%SZ").replace(
-            tzinfo=dt.UTC
-        )
+        assert DROP_NAME.fullmatch(path.name), path.name
+        stamp = dt.datetime.strptime(path.stem, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
         assert path.parent.name == stamp.date().isoformat()
         body = path.read_bytes()
         assert body.endswith(b"\n")
@@ -164,6 +167,74 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Landing:
 def _logged(landing: Landing, kind: str) -> set[tuple[str, int]]:
     rows = landing.dirty[landing.dirty["kind"] == kind]
     return {(f, int(loc.split()[1])) for f, loc in zip(rows["file"], rows["locator"], strict=True)}
+
+
+def test_one_file_per_arrival_hour_fed_by_several_chunks(landing: Landing) -> None:
+    """All devices share one drop per hour; each flush chunk appends a block in cohort order."""
+    files = {x.file for x in landing.lines}
+    hours = {x.stamp for x in landing.lines}
+    assert all(stamp.minute == stamp.second == 0 for stamp in hours)
+    assert len(files) == len(hours) == landing.counts["files"]
+    wearer_hours = {(x.event["device_id"], x.stamp) for x in landing.valid()}
+    assert len(files) < len(wearer_hours)  # devices share drops
+    chunk_of = {d: i // 12 for i, d in enumerate(landing.enrollment["device_id"])}  # chunk=12
+    chunks: dict[str, list[int]] = defaultdict(list)
+    for x in landing.lines:
+        if x.event is not None and "device_id" in x.event:
+            chunks[x.file].append(chunk_of[x.event["device_id"]])
+    shared = [seq for seq in chunks.values() if len(set(seq)) > 1]
+    assert shared, "with 12 wearers per chunk, some drops must get lines from several chunks"
+    assert all(seq == sorted(seq) for seq in chunks.values())  # blocks, appended in cohort order
+
+
+def test_files_hold_the_same_lines_whatever_the_chunk_size(tmp_path: Path) -> None:
+    """Chunking only orders the blocks inside a drop: one chunk for all sorts by arrival."""
+    per_file = {}
+    for chunk in (1, 4, 1000):
+        out = tmp_path / str(chunk)
+        _generate(out, 5, 24, chunk=chunk)
+        grouped: dict[str, list[bytes]] = defaultdict(list)
+        for line in _read_lines(out):
+            grouped[line.file].append(line.raw)
+        per_file[chunk] = {file: sorted(raws) for file, raws in grouped.items()}
+        dirty = pd.read_csv(out / "_truth/dirty_records.csv", dtype=str)
+        assert len(dirty) > 0
+        for file, locator in zip(dirty["file"], dirty["locator"], strict=True):
+            number = int(locator.split()[1])
+            assert 1 <= number <= len(grouped[file])
+            if "event_id=" in locator:  # the locator names the line in the finished file
+                event_id = locator.split("=")[1].encode()
+                assert grouped[file][number - 1].startswith(b'{"event_id":"' + event_id)
+    assert per_file[1] == per_file[4] == per_file[1000]
+
+
+def test_a_leftover_file_is_overwritten_not_appended_to(tmp_path: Path) -> None:
+    clean, reused = tmp_path / "clean", tmp_path / "reused"
+    _generate(clean, 3, 20, chunk=4)
+    first = min(_digest(clean / "wearables" / "landing"))
+    stale = reused / "wearables" / "landing" / first
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b'{"stale": true}\n' * 3)
+    _generate(reused, 3, 20, chunk=4)
+    assert _digest(clean) == _digest(reused)
+
+
+def test_the_arrival_window_is_configurable(tmp_path: Path) -> None:
+    hourly, daily = tmp_path / "hourly", tmp_path / "daily"
+    counts = _generate(hourly, 3, 20, chunk=4)
+    daily_counts = _generate(daily, 3, 20, chunk=4, window=DAY)
+    lines = _read_lines(daily)
+    assert {(x.stamp.hour, x.stamp.minute) for x in lines} == {(0, 0)}
+    assert daily_counts["files"] == len({x.file for x in lines}) < counts["files"]
+    for x in lines:  # the day's drop closes after every arrival it carries
+        if x.event is not None and "recorded_at" in x.event:
+            assert x.stamp > _time(x.event["recorded_at"])
+    assert daily_counts["events"] == counts["events"]
+    truth = TruthLog(tmp_path / "rejected")
+    for window in (0, 59, 7 * 60, 2 * DAY):
+        with pytest.raises(ValueError, match="window"):
+            WearablesWriter(GenerationContext(tmp_path, 1, 0.0, truth), window=window)
+    truth.close()
 
 
 def test_only_the_logged_lines_are_unparseable(landing: Landing) -> None:

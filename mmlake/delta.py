@@ -1,0 +1,85 @@
+"""The one Delta Lake writer of the project, and log-only inspection of Delta tables.
+
+Writes go through ``deltalake`` (delta-rs). Reads go through DuckDB's ``delta_scan``
+(``mmlake.duckdb_ext``): reading Delta with deltalake's Arrow scanners has been seen to abort
+the interpreter at exit (upstream delta-rs #2184), and every command here must exit 0 reliably.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+from deltalake import write_deltalake
+
+WriteMode = Literal["append", "overwrite"]
+
+
+def write_delta(
+    path: Path,
+    data: pa.Table | pa.RecordBatchReader,
+    *,
+    mode: WriteMode = "append",
+    predicate: str | None = None,
+    schema_mode: Literal["merge", "overwrite"] | None = "merge",
+    description: str | None = None,
+) -> None:
+    """Commit ``data`` to the Delta table at ``path`` as one atomic version.
+
+    ``predicate`` with ``mode="overwrite"`` replaces only the matching rows (Delta's
+    replaceWhere), which is how a re-run re-lands a file without duplicating it. ``merge`` lets
+    new columns appear (schema evolution) while old rows read them as null.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_deltalake(
+            str(path),
+            data,
+            mode=mode,
+            predicate=predicate,
+            schema_mode=schema_mode,
+            description=description,
+        )
+    except Exception as exc:
+        # delta-rs errors rarely say which table was being written.
+        raise RuntimeError(f"writing Delta table {path} ({mode}) failed: {exc}") from exc
+
+
+def delta_version(path: Path) -> int | None:
+    """Latest committed version, read from the transaction log's file names (no reader)."""
+    log = path / "_delta_log"
+    versions = [int(p.stem) for p in log.glob("*.json") if p.stem.isdigit()] if log.is_dir() else []
+    return max(versions) if versions else None
+
+
+def is_delta_table(path: Path) -> bool:
+    return delta_version(path) is not None
+
+
+def commit_info(path: Path, version: int) -> dict[str, object]:
+    """The ``commitInfo`` action of one version (operation, parameters, timestamp)."""
+    log_file = path / "_delta_log" / f"{version:020d}.json"
+    for line in log_file.read_text(encoding="utf-8").splitlines():
+        action = json.loads(line)
+        if "commitInfo" in action:
+            return action["commitInfo"]
+    return {}
+
+
+def delete_where(path: Path, predicate: str) -> None:
+    """Delete the rows matching ``predicate`` in one commit (no-op for a missing table)."""
+    if not is_delta_table(path):
+        return
+    from deltalake import DeltaTable
+
+    try:
+        DeltaTable(str(path)).delete(predicate)
+    except Exception as exc:
+        raise RuntimeError(f"deleting from Delta table {path} failed: {exc}") from exc
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal (for Delta predicates)."""
+    return "'" + value.replace("'", "''") + "'"

@@ -1,0 +1,189 @@
+"""Run one modality's reader over a folder and land the result in bronze, exactly once.
+
+Per chunk of files: parse (both cores), then commit in a fixed order: ``started`` log rows,
+data tables, quarantine, ``landed`` log rows. See ``python_ingest.ledger`` for why that order
+makes a killed run harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from mmlake.delta import delete_where, is_delta_table, sql_string, write_delta
+from python_ingest.ledger import Ledger, SourceFile
+from python_ingest.model import (
+    BATCH_ID,
+    INGESTED_AT,
+    LINEAGE_COLUMNS,
+    SOURCE_FILE,
+    FileOutcome,
+    Quarantined,
+    Reader,
+)
+
+CHUNK_FILES = 2000
+CHUNK_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class ModalitySummary:
+    modality: str
+    files_seen: int = 0
+    files_skipped: int = 0
+    files_landed: int = 0
+    records_read: int = 0
+    records_landed: int = 0
+    records_quarantined: int = 0
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _chunks(files: Sequence[SourceFile]) -> Iterator[list[SourceFile]]:
+    chunk: list[SourceFile] = []
+    size = 0
+    for f in files:
+        if chunk and (len(chunk) >= CHUNK_FILES or size + f.size_bytes > CHUNK_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(f)
+        size += f.size_bytes
+    if chunk:
+        yield chunk
+
+
+def _safe_read(reader: Reader, path: Path) -> FileOutcome:
+    """A reader bug or an unreadable file quarantines the file; it never stops the batch."""
+    try:
+        outcome = reader.read(path)
+        outcome.check_accounting(path)
+        return outcome
+    except Exception as exc:  # the whole file is unusable: one quarantined record
+        reason = f"the file could not be read as {reader.modality}: {type(exc).__name__}: {exc}"
+        return FileOutcome(quarantined=[Quarantined("file", reason)], records_read=1)
+
+
+def _with_lineage(table: pa.Table, source: str, batch_id: str, at: dt.datetime) -> pa.Table:
+    n = table.num_rows
+    table = table.append_column(SOURCE_FILE, pa.array([source] * n, pa.string()))
+    table = table.append_column(BATCH_ID, pa.array([batch_id] * n, pa.string()))
+    table = table.append_column(INGESTED_AT, pa.array([at] * n, pa.timestamp("us", tz="UTC")))
+    content = [c for c in table.column_names if c not in LINEAGE_COLUMNS]
+    return table.select([*content, *LINEAGE_COLUMNS])
+
+
+def _land(path: Path, parts: list[pa.Table], predicate: str | None) -> None:
+    """Append, or replace the chunk's files' rows when some may already be there."""
+    if parts:
+        data = pa.concat_tables(parts, promote_options="permissive")
+        mode = "overwrite" if predicate and is_delta_table(path) else "append"
+        write_delta(path, data, mode=mode, predicate=predicate if mode == "overwrite" else None)
+    elif predicate:
+        delete_where(path, predicate)
+
+
+class IngestJob:
+    """Lands one modality from ``source`` into ``<lakehouse>/bronze``."""
+
+    def __init__(self, reader: Reader, lakehouse: Path, workers: int | None = None) -> None:
+        self.reader = reader
+        self.bronze = lakehouse / "bronze"
+        self.ledger = Ledger(self.bronze)
+        self.workers = workers or min(2, os.cpu_count() or 1)
+
+    def pending(self, source: Path) -> tuple[list[SourceFile], int, set[str]]:
+        """(files to land, files skipped as already landed, keys seen before)."""
+        state = self.ledger.state(self.reader.modality)
+        todo, skipped = [], 0
+        for path in self.reader.discover(source):
+            resolved = path.resolve()
+            f = SourceFile(resolved, resolved.stat().st_size, sha256_file(resolved))
+            seen = state.get(f.key)
+            if seen is not None and seen.status == "landed" and seen.sha256 == f.sha256:
+                skipped += 1
+            else:
+                todo.append(f)
+        return todo, skipped, set(state)
+
+    def run(
+        self,
+        source: Path,
+        on_file: Callable[[int], None] | None = None,
+        pending: tuple[list[SourceFile], int, set[str]] | None = None,
+    ) -> ModalitySummary:
+        """Land what is pending under ``source`` (``pending`` if the caller already listed it)."""
+        summary = ModalitySummary(self.reader.modality)
+        todo, summary.files_skipped, seen = pending or self.pending(source)
+        summary.files_seen = len(todo) + summary.files_skipped
+        batch_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+        pool = ProcessPoolExecutor(self.workers) if self.workers > 1 and len(todo) > 1 else None
+        try:
+            for chunk in _chunks(todo):
+                paths = [f.path for f in chunk]
+                reads = [self.reader] * len(chunk)
+                outcomes = list(
+                    pool.map(_safe_read, reads, paths, chunksize=max(1, len(chunk) // 16))
+                    if pool
+                    else map(_safe_read, reads, paths)
+                )
+                self._commit(chunk, outcomes, batch_id, seen, summary)
+                if on_file is not None:
+                    on_file(len(chunk))
+        finally:
+            if pool is not None:
+                pool.shutdown()
+        return summary
+
+    def _commit(
+        self,
+        chunk: list[SourceFile],
+        outcomes: list[FileOutcome],
+        batch_id: str,
+        seen: set[str],
+        summary: ModalitySummary,
+    ) -> None:
+        modality = self.reader.modality
+        started = dt.datetime.now(dt.UTC)
+        self.ledger.mark_started(modality, chunk, batch_id)
+        replaced = [f.key for f in chunk if f.key in seen]
+        predicate = None
+        if replaced:
+            keys = ", ".join(sql_string(f.key) for f in chunk)
+            predicate = f"{SOURCE_FILE} IN ({keys})"
+        for table in self.reader.tables:
+            parts = [
+                _with_lineage(o.tables[table], f.key, batch_id, started)
+                for f, o in zip(chunk, outcomes, strict=True)
+                if table in o.tables and o.tables[table].num_rows
+            ]
+            _land(self.bronze / table, parts, predicate)
+        bad = [(f, q) for f, o in zip(chunk, outcomes, strict=True) for q in o.quarantined]
+        quarantine = [self.ledger.quarantine_table(modality, bad, batch_id, started)] if bad else []
+        _land(self.ledger.quarantine_path, quarantine, predicate)
+        self.ledger.mark_landed(
+            modality,
+            [
+                (f, o.records_read, o.records_landed, len(o.quarantined))
+                for f, o in zip(chunk, outcomes, strict=True)
+            ],
+            batch_id,
+            started,
+        )
+        summary.files_landed += len(chunk)
+        summary.records_read += sum(o.records_read for o in outcomes)
+        summary.records_landed += sum(o.records_landed for o in outcomes)
+        summary.records_quarantined += sum(len(o.quarantined) for o in outcomes)

@@ -1,0 +1,97 @@
+"""What a modality reader gives the ingestion job, and the lineage every bronze row carries.
+
+A reader turns one source file into Arrow tables (one per bronze table it feeds) plus the records
+it had to quarantine. It never writes: the job owns the write order, which is what makes a re-run
+or a crash-and-re-run land every record exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import orjson
+import pyarrow as pa
+
+# Lineage columns, in this order, at the end of every bronze table.
+SOURCE_FILE = "_source_file"
+SOURCE_LOCATOR = "_source_locator"
+BATCH_ID = "_ingest_batch_id"
+INGESTED_AT = "_ingested_at"
+RECORD_HASH = "_record_hash"
+LINEAGE_COLUMNS = (SOURCE_FILE, SOURCE_LOCATOR, BATCH_ID, INGESTED_AT, RECORD_HASH)
+
+# Readers add these two; the job adds the rest.
+READER_LINEAGE = pa.schema(
+    [pa.field(SOURCE_LOCATOR, pa.string(), nullable=False), pa.field(RECORD_HASH, pa.string())]
+)
+
+MAX_PAYLOAD_CHARS = 4096  # a quarantined payload is kept for diagnosis, bounded in size
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A record (or a whole file) that could not land, with a reason a person understands."""
+
+    locator: str  # "line 17", "byte 2048", "file", "SOPInstanceUID=...", "Patient/abc"
+    reason: str
+    payload: str | bytes | None = None
+
+    def payload_text(self) -> str | None:
+        if self.payload is None:
+            return None
+        text = (
+            self.payload.decode("utf-8", errors="replace")
+            if isinstance(self.payload, bytes)
+            else self.payload
+        )
+        return text if len(text) <= MAX_PAYLOAD_CHARS else text[:MAX_PAYLOAD_CHARS] + " [truncated]"
+
+
+@dataclass
+class FileOutcome:
+    """Everything one source file produced.
+
+    ``records_read`` counts the file's records in the reader's unit (a FHIR resource, a VCF data
+    line, a DICOM instance, a note, an event); every one of them is either landed in the
+    primary table or quarantined, so ``records_read == records_landed + len(quarantined)``.
+    """
+
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    records_read: int = 0
+    records_landed: int = 0
+
+    def check_accounting(self, path: Path) -> None:
+        if self.records_read != self.records_landed + len(self.quarantined):
+            raise AssertionError(
+                f"{path}: read {self.records_read} records but landed {self.records_landed} "
+                f"and quarantined {len(self.quarantined)}"
+            )
+
+
+class Reader(Protocol):
+    """One modality's reader. Stateless between files, so files can be parsed in parallel."""
+
+    modality: str
+    # Bronze tables it writes; the first is the primary table the accounting refers to.
+    tables: tuple[str, ...]
+
+    def discover(self, source: Path) -> list[Path]:
+        """The files of this modality under ``source``, sorted (deterministic batches)."""
+        ...
+
+    def read(self, path: Path) -> FileOutcome:
+        """Parse one file. Bad records are quarantined; only a programming error may raise."""
+        ...
+
+
+def record_hash(payload: bytes | str | dict | list) -> str:
+    """sha256 of a record's bytes (or of its canonical JSON when it has no raw bytes)."""
+    if isinstance(payload, dict | list):
+        payload = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)
+    elif isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    return hashlib.sha256(payload).hexdigest()
