@@ -122,6 +122,14 @@ def ingest(
         ),
     ] = "all",
     lakehouse: LakehouseOpt = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            help="Keep polling the source for new files (streaming landing folders such as "
+            "wearables) until interrupted."
+        ),
+    ] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls with --watch.")] = 10.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Land raw files as bronze Delta tables, exactly once, quarantining what is invalid.
@@ -135,12 +143,21 @@ def ingest(
     from python_ingest.runner import ingest_sources, summarize_ingest
 
     root = paths.lakehouse_root(lakehouse)
+    quarantined = False
     try:
-        summaries = ingest_sources(source.resolve(), modality, root, progress=not quiet)
+        while True:
+            summaries = ingest_sources(source.resolve(), modality, root, progress=not quiet)
+            quarantined |= any(s.records_quarantined for s in summaries)
+            if not watch or any(s.files_landed for s in summaries):
+                summarize_ingest(summaries, root)
+            if not watch:
+                break
+            time.sleep(interval)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
-    summarize_ingest(summaries, root)
-    if any(s.records_quarantined for s in summaries):
+    except KeyboardInterrupt:
+        console.print("stopped watching")
+    if quarantined:
         raise typer.Exit(3)
 
 

@@ -42,6 +42,16 @@ def _generate(run: DemoRun) -> str:
     return f"{result.out_dir} ({result.patients:,} patients)"
 
 
+def _ingest(run: DemoRun) -> str:
+    from python_ingest.runner import ingest_sources, summarize_ingest
+
+    summaries = ingest_sources(run.raw, "all", run.lakehouse, progress=run.progress)
+    summarize_ingest(summaries, run.lakehouse)
+    landed = sum(s.records_landed for s in summaries)
+    quarantined = sum(s.records_quarantined for s in summaries)
+    return f"{run.lakehouse / 'bronze'} ({landed:,} landed, {quarantined:,} quarantined)"
+
+
 def _dbt_build(run: DemoRun) -> str:
     from mmlake.dbt_runner import run_dbt
 
@@ -51,6 +61,7 @@ def _dbt_build(run: DemoRun) -> str:
 
 STEPS: tuple[Step, ...] = (
     Step("generate synthetic cohort", _generate),
+    Step("ingest raw files into bronze Delta", _ingest),
     Step("dbt build (local: DuckDB + Delta)", _dbt_build),
 )
 

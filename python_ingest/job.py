@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +34,15 @@ from python_ingest.model import (
 
 CHUNK_FILES = 2000
 CHUNK_BYTES = 512 * 1024 * 1024
+# Crash drill: set to "started" or "data" and the job stops dead after that commit step, so a
+# test (or an operator rehearsing recovery) can kill it at a precise point and re-run.
+PAUSE_ENV = "MMLAKE_INGEST_PAUSE_AFTER"
+
+
+def _pause_point(step: str) -> None:
+    if os.environ.get(PAUSE_ENV) == step:
+        print(f"ingest paused after {step}", file=sys.stderr, flush=True)
+        time.sleep(3600)
 
 
 @dataclass
@@ -159,6 +170,7 @@ class IngestJob:
         modality = self.reader.modality
         started = dt.datetime.now(dt.UTC)
         self.ledger.mark_started(modality, chunk, batch_id)
+        _pause_point("started")
         replaced = [f.key for f in chunk if f.key in seen]
         predicate = None
         if replaced:
@@ -174,6 +186,7 @@ class IngestJob:
         bad = [(f, q) for f, o in zip(chunk, outcomes, strict=True) for q in o.quarantined]
         quarantine = [self.ledger.quarantine_table(modality, bad, batch_id, started)] if bad else []
         _land(self.ledger.quarantine_path, quarantine, predicate)
+        _pause_point("data")
         self.ledger.mark_landed(
             modality,
             [

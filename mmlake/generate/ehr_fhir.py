@@ -1,10 +1,12 @@
 """The EHR as a FHIR R4 Bulk Data export: ``DIR/ehr/<Type>.<nnn>.ndjson`` plus ``manifest.json``.
 
 Each patient's first year is charted as an oncology EHR holds it: biopsy, diagnosis visit
-(cancer Condition with stage, labs, ECOG, vitals), staging imaging, surgery or radiotherapy,
+(cancer Condition with stage, labs, ECOG, vitals), imaging, surgery or radiotherapy,
 systemic therapy orders, infusion visits, and restaging follow-ups whose mCODE disease-status
 Observations (LOINC 97509-4) carry the outcome: label == some status "worsened" (SNOMED
-271299001) dated within 365 days of the cancer Condition's onsetDateTime.
+271299001) dated within 365 days of the cancer Condition's onsetDateTime. Imaging visits are the
+DICOM studies themselves (``imaging_dicom.plan_studies``: same date, accession number and Study
+Instance UID), charted as a Procedure and an ImagingStudy (``ehr_fhir_imaging``).
 
 The EHR observes stage, LDH/albumin (tumour burden ``b``, nutrition ``n``), ECOG (frailty ``f``)
 and targeted therapy; those values are logged as features exactly as written. A few leaf records
@@ -23,10 +25,12 @@ from typing import Any
 import numpy as np
 import orjson
 
+from mmlake.generate import ehr_fhir_imaging as imaging
 from mmlake.generate import ehr_fhir_resources as fhir
 from mmlake.generate import reference as refdata
 from mmlake.generate.cohort import FOLLOW_UP_DAYS, PatientRecord, new_uuid, stream_rng
 from mmlake.generate.ehr_fhir_resources import Head
+from mmlake.generate.imaging_dicom import StudyPlan, plan_studies
 from mmlake.generate.truth import GenerationContext
 
 RESOURCE_TYPES = (
@@ -36,6 +40,7 @@ RESOURCE_TYPES = (
     "Observation",
     "MedicationRequest",
     "Procedure",
+    "ImagingStudy",
 )
 DEFAULT_RESOURCES_PER_FILE = 100_000
 EXPORT_EPOCH = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)  # after the last possible follow-up
@@ -56,8 +61,8 @@ class _Chart:
     ``ehr:clinical`` for everything clinical, so the same seed gives the same chart.
     """
 
-    def __init__(self, patient: PatientRecord, seed: int) -> None:
-        self.p = patient
+    def __init__(self, patient: PatientRecord, seed: int, studies: list[StudyPlan]) -> None:
+        self.p, self.studies = patient, studies
         self.rng = stream_rng(seed, patient.index, "ehr:clinical")
         self._ids = stream_rng(seed, patient.index, "ehr:ids")
         self.entries: list[_Entry] = []
@@ -88,8 +93,11 @@ class _Chart:
     def _progressed(self, day: int) -> bool:
         return self.prog_day is not None and day >= self.prog_day
 
-    def _visit(self, day: int, kind: str, stay_days: int = 0) -> tuple[str, dt.datetime]:
-        start = self._at(day)
+    def _visit(
+        self, day: int | dt.datetime, kind: str, stay_days: int = 0
+    ) -> tuple[str, dt.datetime]:
+        """An encounter on diagnosis day + ``day`` at a clinic time, or starting at ``day``."""
+        start = day if isinstance(day, dt.datetime) else self._at(day)
         if stay_days:  # inpatient: discharged late morning after the stay
             discharge = start.date() + dt.timedelta(days=stay_days)
             end = dt.datetime.combine(discharge, dt.time(11, 0), fhir.CLINIC_TZ)
@@ -113,10 +121,11 @@ class _Chart:
         enc, t = self._visit(-int(rng.integers(2, 15)), "Diagnostic procedure visit")
         self._procedure(enc, t, fhir.BIOPSY, site)
         self._diagnose(*self._visit(0, "Oncology consultation"))
-        if p.has("imaging"):  # the staging study that the imaging modality holds as DICOM
-            enc, t = self._visit(int(rng.integers(1, 11)), "Diagnostic imaging")
-            code = fhir.IMAGING_PROCEDURE[p.cancer.imaging_modality]
-            self._procedure(enc, t, code, p.cancer.body_part.title())
+        for study in self.studies:  # staging (and restaging): the studies held as DICOM
+            enc, t = self._visit(imaging.started(study), "Diagnostic imaging")
+            res = imaging.procedure(self._head(t, enc), study, self.cancer_id)
+            proc = self._emit(res, protected=True)  # provenance: the report -> DICOM link
+            self._emit(imaging.imaging_study(self._head(t, enc), study, proc, self.cancer_id))
         glioblastoma = p.cancer.key == "glioblastoma"
         # Early-stage solid tumours are resected; glioblastoma gets maximal safe resection when
         # feasible, then temozolomide with radiotherapy (Stupp protocol).
@@ -364,7 +373,7 @@ _REFERENCE = re.compile(rb'"reference":"([^"]+)"')
 class EhrWriter:
     """Streams every patient's chart into per-type NDJSON files; writes the manifest on close.
 
-    Memory is one patient's chart (a few dozen resources) plus six open file handles.
+    Memory is one patient's chart (a few dozen resources) plus one open file per type.
     """
 
     modality = "ehr"
@@ -385,7 +394,9 @@ class EhrWriter:
     def add(self, patient: PatientRecord) -> None:
         if not patient.has(self.modality):
             return
-        chart = _Chart(patient, self.ctx.seed)
+        # The imaging writer's own plan, so dates, accessions and UIDs match the DICOM files.
+        studies = plan_studies(self.ctx.seed, patient, self.ctx.image_size)
+        chart = _Chart(patient, self.ctx.seed, studies)
         chart.build()
         lines = [orjson.dumps(entry.resource) for entry in chart.entries]
         referenced = set(_REFERENCE.findall(b"\n".join(lines)))

@@ -52,10 +52,6 @@ WHO_GRADE_4 = ("396925001", "World Health Organization grade IV central nervous 
 BIOPSY = ("86273004", "Biopsy")
 RESECTION = ("370612006", "Excision of neoplasm")
 RADIOTHERAPY = ("108290001", "Radiation oncology AND/OR radiotherapy")
-IMAGING_PROCEDURE = {
-    "CT": ("77477000", "Computerized axial tomography"),
-    "MR": ("113091000", "Magnetic resonance imaging"),
-}
 
 # mCODE evidence types behind a disease-status judgement.
 EVIDENCE_IMAGING = ("363679005", "Imaging")
@@ -108,14 +104,15 @@ class Head:
     encounter_id: str | None = None
 
 
-def _start(resource_type: str, h: Head, profile: str | None = None) -> Resource:
+def begin(resource_type: str, h: Head, profile: str | None = None) -> Resource:
+    """What every resource opens with: resourceType, id and meta (mCODE profile if any)."""
     meta: dict[str, Any] = {"lastUpdated": fhir_instant(h.updated)}
     if profile:
         meta["profile"] = [f"{MCODE}/{profile}"]
     return {"resourceType": resource_type, "id": h.id, "meta": meta}
 
 
-def _context(h: Head) -> Resource:
+def context(h: Head) -> Resource:
     """subject (and encounter): the references that link a record to its patient and visit."""
     out = {"subject": ref("Patient", h.patient_id)}
     if h.encounter_id:
@@ -130,7 +127,7 @@ def patient(p: PatientRecord, updated: dt.datetime) -> Resource:
     """
     mrn_type = concept(coding(f"{TERMINOLOGY}/v2-0203", "MR", "Medical record number"))
     name = {"use": "official", "text": f"{p.given_name} {p.family_name}"}
-    return _start("Patient", Head(p.patient_id, p.patient_id, updated)) | {
+    return begin("Patient", Head(p.patient_id, p.patient_id, updated)) | {
         "identifier": [{"use": "usual", "type": mrn_type, "system": MRN_SYSTEM, "value": p.mrn}],
         "active": True,
         "name": [name | {"family": p.family_name, "given": [p.given_name]}],
@@ -149,7 +146,7 @@ def encounter(
 ) -> Resource:
     """An R4 Encounter: ``class`` is one v3 ActCode Coding (AMB/IMP), not a list as in R5."""
     code, display = ("IMP", "inpatient encounter") if inpatient else ("AMB", "ambulatory")
-    return _start("Encounter", h) | {
+    return begin("Encounter", h) | {
         "status": "finished",
         "class": coding(f"{TERMINOLOGY}/v3-ActCode", code, display),
         "type": [{"text": kind}],
@@ -178,12 +175,12 @@ def condition(
     cat = concept(coding(f"{TERMINOLOGY}/condition-category", category, _DISPLAY[category]))
     (icd, icd_display), (sct, sct_display) = codes
     code = concept(coding(ICD10CM, icd, icd_display), coding(SNOMED, sct, sct_display), text=text)
-    res = _start("Condition", h, "mcode-primary-cancer-condition" if stage else None) | {
+    res = begin("Condition", h, "mcode-primary-cancer-condition" if stage else None) | {
         "clinicalStatus": status,
         "verificationStatus": verified,
         "category": [cat],
         "code": code,
-        **_context(h),
+        **context(h),
         "onsetDateTime": onset.isoformat(),
         "recordedDate": fhir_datetime(recorded),
     }
@@ -227,7 +224,7 @@ def observation(
     Oncology observations (stage group, disease status) carry ``focus`` -> the primary cancer
     Condition, as mCODE requires, so a judgement is tied to the tumour it is about.
     """
-    res = _start("Observation", h, profile)
+    res = begin("Observation", h, profile)
     if evidence is not None:
         # mCODE evidence type: what the clinician's disease-status judgement rests on.
         url = f"{MCODE}/mcode-evidence-type"
@@ -235,7 +232,7 @@ def observation(
             {"url": url, "valueCodeableConcept": concept(coding(SNOMED, *evidence))}
         ]
     cat = concept(coding(f"{TERMINOLOGY}/observation-category", category, _DISPLAY[category]))
-    res |= {"status": "final", "category": [cat], "code": loinc_concept(loinc, text), **_context(h)}
+    res |= {"status": "final", "category": [cat], "code": loinc_concept(loinc, text), **context(h)}
     if focus_condition_id:
         res["focus"] = [ref("Condition", focus_condition_id)]
     res["effectiveDateTime"] = fhir_datetime(effective)
@@ -254,8 +251,8 @@ def medication_request(
 ) -> Resource:
     """An order coded with the RxNorm ingredient; dosing as the prescriber's sig text."""
     drug = concept(coding(RXNORM, therapy.rxnorm, therapy.name), text=therapy.name)
-    res = _start("MedicationRequest", h) | {"status": status, "intent": "order"}
-    res |= {"medicationCodeableConcept": drug, **_context(h), "authoredOn": fhir_datetime(authored)}
+    res = begin("MedicationRequest", h) | {"status": status, "intent": "order"}
+    res |= {"medicationCodeableConcept": drug, **context(h), "authoredOn": fhir_datetime(authored)}
     if reason_condition_id:
         res["reasonReference"] = [ref("Condition", reason_condition_id)]
     if reason_text:
@@ -274,10 +271,10 @@ def order_history(status_reason: str | None, prior_id: str | None) -> Resource:
 def procedure(
     h: Head, code: tuple[str, str], performed: dt.datetime, site: str, condition_id: str
 ) -> Resource:
-    return _start("Procedure", h) | {
+    return begin("Procedure", h) | {
         "status": "completed",
         "code": concept(coding(SNOMED, *code), text=code[1]),
-        **_context(h),
+        **context(h),
         "performedDateTime": fhir_datetime(performed),
         "bodySite": [{"text": site}],
         "reasonReference": [ref("Condition", condition_id)],
@@ -354,6 +351,7 @@ REQUIRED = {
     "MedicationRequest": ("subject", "status", "intent"),
     "Encounter": ("status", "class"),
     "Procedure": ("status", "subject"),
+    "ImagingStudy": ("status", "subject"),
 }
 
 
