@@ -11,17 +11,21 @@ real notes, so de-identification has real work to do. Every planted concept is l
 This module frames each note (schedule, title and PHI banner, signature), writes the files, the
 manifest and the ground truth; the bodies come from :mod:`~mmlake.generate.notes_clinical`
 (consult, progress notes) and :mod:`~mmlake.generate.notes_reports` (pathology, radiology).
+There is one radiology report per imaging study of ``imaging_dicom.plan_studies`` (staging, and
+restaging when planned), finalized on the study's day and headed with its accession number, so a
+report traces to its DICOM study and its EHR Procedure.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from typing import IO
+from typing import IO, NamedTuple
 
 import numpy as np
 
 from mmlake.generate.cohort import FOLLOW_UP_DAYS, PatientRecord, stream_rng
+from mmlake.generate.imaging_dicom import StudyPlan, plan_studies
 from mmlake.generate.notes_clinical import write_consult, write_progress
 from mmlake.generate.notes_lexicon import split_list
 from mmlake.generate.notes_reports import write_pathology, write_radiology
@@ -54,36 +58,45 @@ def _at(rng: np.random.Generator, day: dt.date, first: int = 8, last: int = 17) 
     return dt.datetime.combine(day, dt.time(minute // 60, minute % 60))
 
 
-def _plan(st: Story) -> list[tuple[str, dt.datetime, str]]:
-    """The note schedule over the first year, in time order: (note_type, datetime, status).
+class _Note(NamedTuple):
+    kind: str  # a NOTE_TYPES key
+    when: dt.datetime
+    status: str = ""  # progress notes: the restaging verdict
+    study: StudyPlan | None = None  # radiology reports: the study reported
 
-    Pathology signs out on the diagnosis date, staging imaging follows, the consult comes within
-    two weeks, and progress notes sit at follow-ups once treatment has started, one of them just
-    after the progression date when the patient progresses.
+
+def _plan(st: Story) -> list[_Note]:
+    """The note schedule over the first year, in time order.
+
+    Pathology signs out on the diagnosis date, each imaging study is reported on its day, the
+    consult comes within two weeks (after the staging study), and progress notes sit at
+    follow-ups once treatment has started, one of them just after the progression date when the
+    patient progresses. There are 2-6 notes: a restaging report takes a progress note's place.
     """
     p, rng = st.p, st.rng
     plan = [
-        ("pathology_report", _at(rng, p.diagnosis_date, 13, 19), ""),
-        ("oncology_consult", _at(rng, st.consult_date), ""),
+        _Note("pathology_report", _at(rng, p.diagnosis_date, 13, 19)),
+        _Note("oncology_consult", _at(rng, st.consult_date)),
     ]
-    if st.imaging_date is not None:
-        plan.append(("radiology_report", _at(rng, st.imaging_date, 9, 20), ""))
+    for study in st.studies:  # finalized 30 min to 4 h after the study started (by 22:00)
+        signed = study.when.replace(second=0) + int(rng.integers(30, 241)) * dt.timedelta(minutes=1)
+        plan.append(_Note("radiology_report", signed, study=study))
     n_progress = int(rng.integers(1 if p.label else 0, 6 - len(plan) + 1))
     first = st.start + 14 * DAY
     end = p.diagnosis_date + FOLLOW_UP_DAYS * DAY
     if p.label and p.progression_date is not None:
         at = min(p.progression_date + int(rng.integers(0, 11)) * DAY, end)
-        plan.append(("progress_note", _at(rng, max(at, first)), "progressive disease"))
+        plan.append(_Note("progress_note", _at(rng, max(at, first)), "progressive disease"))
         n_progress -= 1
         end = p.progression_date - 7 * DAY
     span = (end - first).days
     if n_progress > 0 and span >= 14 * n_progress:
         for offset in sorted(rng.choice(span, size=n_progress, replace=False)):
             status = "partial response" if rng.random() < 0.4 else "stable disease"
-            plan.append(("progress_note", _at(rng, first + int(offset) * DAY), status))
-    plan.sort(key=lambda item: item[1])
+            plan.append(_Note("progress_note", _at(rng, first + int(offset) * DAY), status))
+    plan.sort(key=lambda note: note.when)
     # Which clinical note first affirms each symptom: mostly the consult, else a follow-up.
-    n_progress = sum(kind == "progress_note" for kind, _, _ in plan)
+    n_progress = sum(note.kind == "progress_note" for note in plan)
     for concept in st.affirmed:
         late = n_progress > 0 and rng.random() < 0.3
         st.onset[concept] = int(rng.integers(1, n_progress + 1)) if late else 0
@@ -109,17 +122,19 @@ class NotesWriter:
         if not patient.has(self.modality):
             return
         ctx, pid = self.ctx, patient.patient_id
-        st = Story(patient, stream_rng(ctx.seed, patient.index, "notes:text"))
+        # The imaging writer's own plan: report dates, accessions and sizes match the DICOM.
+        studies = plan_studies(ctx.seed, patient, ctx.image_size)
+        st = Story(patient, stream_rng(ctx.seed, patient.index, "notes:text"), studies)
         dirty_rng = stream_rng(ctx.seed, patient.index, "notes:dirty")
         plan = _plan(st)
         affirmed: set[str] = set()
         ecog_seen, negated, progress = False, 0, 0
-        for seq, (note_type, when, status) in enumerate(plan, start=1):
+        for seq, (note_type, when, status, study) in enumerate(plan, start=1):
             note_id = f"NOTE-{patient.index:07d}-{seq:02d}"
             st.day = when.date()
             author = st.oncologist if note_type in ("oncology_consult", "progress_note") else None
             author = author or clinician(st.rng)  # else the pathologist or radiologist
-            b = _open(st, note_type, when, author)
+            b = _open(st, note_type, when, author, study)
             if note_type == "oncology_consult":
                 write_consult(st, b)
             elif note_type == "progress_note":
@@ -127,8 +142,8 @@ class NotesWriter:
                 write_progress(st, b, when.date(), status, progress)
             elif note_type == "pathology_report":
                 write_pathology(st, b)
-            else:
-                write_radiology(st, b)
+            elif study is not None:  # a radiology report: the study it reports
+                write_radiology(st, b, study)
             signature(b, st.rng, NOTE_TYPES[note_type][2], when, author)
             path = self.text_dir / f"{note_id}.txt"
             dirty = ctx.corrupt(dirty_rng)
@@ -163,12 +178,18 @@ class NotesWriter:
         return dict(self.counts)
 
 
-def _open(st: Story, note_type: str, when: dt.datetime, author: tuple[str, str]) -> NoteBuilder:
+def _open(
+    st: Story,
+    note_type: str,
+    when: dt.datetime,
+    author: tuple[str, str],
+    study: StudyPlan | None = None,
+) -> NoteBuilder:
     """A builder holding the note's title and PHI banner, laid out as each note type does."""
     b, rng = NoteBuilder(), st.rng
     for text in (st.institution, NOTE_TYPES[note_type][1], ""):
         b.line(text)
-    day = fmt_date(rng, when.date())
+    day = fmt_date(rng, (study.when if study else when).date())  # radiology: the exam's date
     if note_type == "pathology_report":
         lines = [
             ("Accession #", f"S{when:%y}-{int(rng.integers(1, 99999)):05d}"),
@@ -176,10 +197,10 @@ def _open(st: Story, note_type: str, when: dt.datetime, author: tuple[str, str])
             ("Reported", day),
             ("Submitting physician", "Dr. " + " ".join(clinician(rng))),
         ]
-    elif note_type == "radiology_report":
+    elif study is not None:  # radiology: the RIS accession number and date of the DICOM study
         lines = [
             ("Exam", st.cancer.exam),
-            ("Accession #", f"R{int(rng.integers(1e6, 1e7))}"),
+            ("Accession #", study.accession),
             ("Exam date", day),
             ("Ordering physician", "Dr. " + " ".join(st.oncologist)),
         ]

@@ -92,7 +92,8 @@ SIDE_EFFECTS = frozenset(
 
 # Phrase bank: ``[name]`` then alternatives separated by ``|``, over as many lines as needed.
 # {0} and {1} are concept slots (their surfaces are logged); other slots: {P} subject, {p} pronoun,
-# {dur} duration, {year}, {name}, {age}, {sexword}, {stage}, {date}, {dose}, {scan}, {site}, {mm}.
+# {dur} duration, {year}, {name}, {age}, {sexword}, {stage}, {date}, {dose}, {scan}, {site}, {mm}
+# (radiology: {a} x {s} lesion axes in mm, prior {pa} x {ps}, {pct}, {acc} accession number).
 PHRASES: dict[str, tuple[str, ...]] = _bank("""
 [affirmed_new]
 {P} reports {0} for the past {dur}. | {P} endorses {0}. | {P} has noticed {0} over the last {dur}.
@@ -209,6 +210,22 @@ administration of {n} mL of gadolinium-based contrast.
 [rad_indeterminate] A {n} mm indeterminate nodule; {0} cannot be excluded.
 | {n} mm nonspecific nodule, possibly representing {0}.
 [rad_impression] 1. {a} mm {0}, compatible with the known {1}.
+# Restaging reports: {a} x {s} mm now, {pa} x {ps} mm on the prior study, {acc} its accession.
+[rad_history_restaging] Restaging of {0} on treatment.
+| Follow-up of {0}; assess treatment response.
+[rad_comparison] {scan} dated {date} (accession {acc}). | Prior {scan} from {date}, accession {acc}.
+[rad_lesion_followup] The {0} now measures {a} x {s} mm, previously {pa} x {ps} mm.
+| The {0} measures {a} x {s} mm (previously {pa} x {ps} mm).
+[rad_nodes_followup] Regional lymph nodes compatible with {0} are not significantly changed.
+[rad_distant_followup] The previously described {mets}, consistent with {0}, are not significantly
+changed.
+# The impression words the change of the longest diameter ({pct}% of the prior {pa} mm).
+[rad_stable] 1. No significant interval change in the {0}, now {a} mm (previously {pa} mm).
+| 1. Stable {0}, {a} mm (previously {pa} mm).
+[rad_larger] 1. Interval increase in size of the {0}, now {a} mm from {pa} mm ({pct}% larger).
+| 1. The {0} has enlarged from {pa} mm to {a} mm ({pct}%).
+[rad_smaller] 1. Interval decrease in size of the {0}, now {a} mm from {pa} mm ({pct}% smaller).
+| 1. The {0} has decreased from {pa} mm to {a} mm ({pct}%).
 """)
 DURATIONS = split_list("2 weeks, 3 weeks, several weeks, 1 month, 6 weeks, 2 months, 3 months")
 

@@ -2,7 +2,9 @@
 
 :class:`Story` draws, once per patient, what all of that patient's notes must agree on: the
 biopsy, consult and treatment dates, the regimen, the histology and the planted symptom signal
-(affirmed symptom count ~ Poisson(0.8 exp(0.7 s))). Its helpers fill phrase-bank frames with the
+(affirmed symptom count ~ Poisson(0.8 exp(0.7 s))). Imaging is not drawn here: the studies are the
+imaging writer's own plan (``imaging_dicom.plan_studies``), so every report carries the DICOM
+study's date, accession number and measured lesion. Its helpers fill phrase-bank frames with the
 patient's slots and draw the non-affirmed distractor mentions. Every draw is on the patient's own
 ``notes:text`` stream, in note order.
 """
@@ -15,6 +17,7 @@ import math
 import numpy as np
 
 from mmlake.generate.cohort import PatientRecord
+from mmlake.generate.imaging_dicom import StudyPlan
 from mmlake.generate.notes_lexicon import (
     CANCER_TEXT,
     COMORBIDITIES,
@@ -31,24 +34,42 @@ from mmlake.generate.notes_templates import Concept, NoteBuilder, clinician, dx,
 DAY = dt.timedelta(days=1)
 
 
+def mm(length: float) -> int:
+    """A length as a radiologist reports it: whole millimetres (halves round up)."""
+    return math.floor(length + 0.5)
+
+
 class Story:
     """One patient's course as every note tells it: dates, regimen, planted symptoms."""
 
-    def __init__(self, p: PatientRecord, rng: np.random.Generator) -> None:
+    def __init__(
+        self, p: PatientRecord, rng: np.random.Generator, studies: list[StudyPlan]
+    ) -> None:
         self.p, self.rng, self.cancer = p, rng, CANCER_TEXT[p.cancer.key]
+        self.studies = studies  # staging, then restaging when planned (empty without imaging)
         self.institution = p.institution
         self.oncologist, self.pcp = clinician(rng), clinician(rng)
-        self.site = pick(rng, self.cancer.sites)
+        sites = self.cancer.sites
+        if studies and p.cancer.key in ("nsclc", "glioblastoma"):
+            # The imaged lesion is the primary: its side as the staging images show it (LPS,
+            # the patient's right at negative x).
+            side = "right" if studies[0].lesion.center[0] < 0 else "left"
+            sites = tuple(s for s in sites if s.startswith(side))
+        self.site = pick(rng, sites)
         d0 = self.day = p.diagnosis_date
         self.biopsy_date = d0 - int(rng.integers(1, 6)) * DAY
+        self.imaging_date = studies[0].when.date() if studies else None
         self.consult_date = d0 + int(rng.integers(5, 15)) * DAY
-        gap = (self.consult_date - d0).days
-        self.imaging_date = d0 + int(rng.integers(1, gap)) * DAY if p.has("imaging") else None
+        if self.imaging_date is not None:  # the consult discusses the staging study's result
+            self.consult_date = max(self.consult_date, self.imaging_date + DAY)
         self.start = self.consult_date + int(rng.integers(5, 15)) * DAY
-        # A rough size from tumour burden; the imaging module owns the measured lesion.
-        # (the same documented model, 22 mm x exp(0.35 b) with 10% scatter, drawn independently).
+        # The target lesion as radiology measures it: the staging lesion's longest diameter,
+        # rounded to mm; without imaging (scans outside this export) a rough size drawn from
+        # the same documented model, 22 mm x exp(0.35 b) with 10% scatter.
         size = 22 * math.exp(0.35 * p.latent.burden + rng.normal(0, 0.1))
         self.size_mm = int(np.clip(round(size), 5, 120))
+        if studies:
+            self.size_mm = mm(studies[0].lesion.diameter_mm)
         glioma = p.cancer.key == "glioblastoma"
         self.stage = "WHO grade 4" if glioma else f"stage {ROMAN[p.stage]}"
         self.stage += "" if glioma else pick(rng, SUBSTAGE[p.stage])

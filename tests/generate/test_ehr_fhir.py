@@ -26,7 +26,9 @@ from pydantic import ValidationError
 
 from mmlake.generate.cohort import ModalityRates, PatientRecord, iter_cohort
 from mmlake.generate.ehr_fhir import RESOURCE_TYPES, EhrWriter
+from mmlake.generate.ehr_fhir_imaging import ACCESSION_SYSTEM
 from mmlake.generate.ehr_fhir_resources import TARGETED_RXNORM, age_on
+from mmlake.generate.imaging_dicom import plan_studies
 from mmlake.generate.truth import GenerationContext, TruthLog
 
 SEED = 20240611
@@ -48,6 +50,7 @@ STATUS = {
     | {"stopped", "draft", "unknown"},
     "Procedure": {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed"}
     | {"entered-in-error", "unknown"},
+    "ImagingStudy": {"registered", "available", "cancelled", "entered-in-error", "unknown"},
 }
 INTENT = {"proposal", "plan", "order", "original-order", "reflex-order", "filler-order"} | {
     "instance-order",
@@ -58,6 +61,9 @@ LOINC = "http://loinc.org"
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 STAGE_CODES = {"258215001": 1, "258219007": 2, "258224005": 3, "258228008": 4, "396925001": 4}
 WORSENED = "271299001"
+IMAGING_CODES = {"77477000", "113091000"}  # SNOMED CT: CT, MR
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
 FILE_NAME = re.compile(r"^(?P<type>[A-Za-z]+)\.(?P<n>\d{3})\.ndjson$")
 
 
@@ -167,7 +173,35 @@ def _spec_problems(r: dict[str, Any]) -> list[str]:
             problems.append("intent/medication")
     elif rtype == "Procedure" and r["code"]["coding"][0]["system"] != SNOMED:
         problems.append("code")
+    elif rtype == "Procedure" and _code(r) in IMAGING_CODES and _accession(r) is None:
+        problems.append("accession identifier")
+    elif rtype == "ImagingStudy":
+        uids = [i["value"] for i in r["identifier"] if i.get("system") == "urn:dicom:uid"]
+        if len(uids) != 1 or not re.fullmatch(r"urn:oid:2\.25\.\d+", uids[0]):
+            problems.append("Study Instance UID")
+        if _accession(r) is None or {m["system"] for m in r["modality"]} != {DCM}:
+            problems.append("accession/modality")
+        series = r["series"]
+        if r["numberOfSeries"] != len(series) or r["numberOfInstances"] != sum(
+            s["numberOfInstances"] for s in series
+        ):
+            problems.append("counts")
+        if not all(re.fullmatch(r"2\.25\.\d+", s["uid"]) and s["bodySite"] for s in series):
+            problems.append("series")
     return problems
+
+
+def _code(r: dict[str, Any]) -> str:
+    return r["code"]["coding"][0]["code"]
+
+
+def _accession(r: dict[str, Any]) -> str | None:
+    """The value of the ACSN-typed identifier (the DICOM AccessionNumber), if any."""
+    for i in r.get("identifier", []):
+        codes = {(c["system"], c["code"]) for c in i.get("type", {}).get("coding", [])}
+        if (V2_0203, "ACSN") in codes and i["system"] == ACCESSION_SYSTEM:
+            return i["value"]
+    return None
 
 
 def _dirty_rows(out: Path) -> list[dict[str, str]]:
@@ -260,6 +294,34 @@ def test_every_patient_has_a_complete_chart(export: Export) -> None:
         if not p.has("imaging"):
             assert not codes & {"77477000", "113091000"}  # CT / MR staging only with imaging
     assert biopsied >= 0.9 * len(export.patients)
+
+
+def test_imaging_visits_are_the_planned_dicom_studies(export: Export) -> None:
+    """One Procedure per study of ``plan_studies`` (the DICOM writer's plan), never damaged."""
+    charts = _by_patient(export)
+    restaged = linked = 0
+    for p in export.patients:
+        chart = charts[p.patient_id]
+        plans = plan_studies(SEED, p, 64)  # 64 px: GenerationContext's default image size
+        procedures = [r for r in chart["Procedure"] if _code(r) in IMAGING_CODES]
+        assert sorted((r["performedDateTime"], _accession(r)) for r in procedures) == sorted(
+            (f"{plan.when.isoformat()}-05:00", plan.accession) for plan in plans
+        )
+        restaged += len(plans) > 1
+        by_accession = {plan.accession: plan for plan in plans}
+        by_procedure = {r["id"]: by_accession[_accession(r)] for r in procedures}
+        for study in chart["ImagingStudy"]:  # a damaged one may be missing
+            plan = by_procedure[study["procedureReference"]["reference"].split("/")[1]]
+            assert _accession(study) == plan.accession
+            assert study["identifier"][0]["value"] == f"urn:oid:{plan.study_uid}"
+            assert study["started"] == f"{plan.when.isoformat()}-05:00"
+            assert study["numberOfInstances"] == plan.geometry.n_slices
+            assert study["series"][0]["uid"] == plan.series_uid
+            assert study["series"][0]["number"] == plan.series_number
+            assert study["modality"][0]["code"] == plan.modality
+            linked += 1
+    n_studies = sum(len(plan_studies(SEED, p, 64)) for p in export.patients)
+    assert restaged > 0 and linked >= 0.8 * n_studies
 
 
 def test_features_are_recomputable_from_the_files(export: Export) -> None:

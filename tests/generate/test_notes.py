@@ -18,6 +18,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from mmlake.generate.cohort import ModalityRates, PatientRecord, iter_cohort
+from mmlake.generate.imaging_dicom import plan_studies
 from mmlake.generate.notes import MANIFEST_COLUMNS, NOTE_TYPES, NotesWriter
 from mmlake.generate.notes_lexicon import SYMPTOMS
 from mmlake.generate.truth import GenerationContext, TruthLog
@@ -186,6 +187,38 @@ def test_features_are_recomputable_from_the_notes(cohort: dict) -> None:
             assert values["ecog_mentioned"] == by_id[pid].ecog
         else:
             assert "ecog_mentioned" not in values
+
+
+def test_radiology_reports_are_the_planned_imaging_studies(cohort: dict) -> None:
+    """One report per ``plan_studies`` study: its accession, its day, its lesion (whole mm)."""
+    reports = collections.defaultdict(list)
+    for row in cohort["manifest"]:
+        if row["note_type"] == "radiology_report":
+            reports[row["patient_mrn"]].append(row)
+    restaged = 0
+    for patient in cohort["patients"]:
+        if not patient.has("notes"):
+            continue
+        plans = plan_studies(SEED, patient, 64)  # 64 px: GenerationContext's default
+        rows = sorted(reports[patient.mrn], key=lambda row: row["note_datetime"])
+        assert len(rows) == len(plans)
+        restaged += len(plans) == 2
+        for plan, row in zip(plans, rows, strict=True):
+            signed = dt.datetime.fromisoformat(row["note_datetime"])
+            assert signed.date() == plan.when.date() and signed > plan.when
+            text = cohort["texts"][row["note_id"]]
+            if not text.strip():  # a dirty (empty) note
+                continue
+            assert f"\nAccession #: {plan.accession}\n" in text
+            long_axis = int(re.search(r"(\d+) x \d+ mm", text)[1])
+            assert abs(long_axis - plan.lesion.diameter_mm) <= 0.5
+            if plan.ordinal == 1:  # restaging compares with the staging study
+                assert f"accession {plans[0].accession}" in text
+            if patient.cancer.key in ("nsclc", "glioblastoma"):  # the imaged primary's side
+                # (as staging shows it: a restaging brain lesion is re-placed, maybe across)
+                right = plans[0].lesion.center[0] < 0  # LPS: the patient's right at negative x
+                assert ("in the right " in text, "in the left " in text) == (right, not right)
+    assert restaged > 0
 
 
 def test_symptom_burden_signal(cohort: dict) -> None:

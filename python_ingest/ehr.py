@@ -1,0 +1,292 @@
+"""EHR reader: FHIR R4 JSON (bulk-export NDJSON, single resources, Bundles) into bronze.
+
+What it lands, one row per FHIR resource in ``ehr_resources`` (type, id, patient, lastUpdated
+and the resource exactly as received), plus flattened rows for the six clinical types in
+``ehr_patients``, ``ehr_encounters``, ``ehr_conditions``, ``ehr_observations``,
+``ehr_medication_requests`` and ``ehr_procedures`` (see ``ehr_schemas``/``ehr_extract``).
+
+Discovery (``discover``), whatever wrote the folder:
+
+* ``*.ndjson`` / ``*.ndjson.gz``: FHIR Bulk Data files, one resource per line. Each line is a
+  record (blank lines are not); locator ``line N Type/id``.
+* ``*.json`` / ``*.json.gz`` holding a FHIR resource: one record, locator ``Type/id``; or a
+  Bundle of any type (transaction, batch, collection, searchset, document ...): each
+  ``entry.resource`` is a record, locator ``entry N Type/id`` (N counts from 1). The Bundle
+  itself is an envelope and is not landed.
+* skipped, on purpose: JSON without a top-level ``resourceType`` (the bulk-export
+  ``manifest.json``, which has ``output`` instead; any other JSON such as a facts file),
+  FHIR XML (``*.xml``: another serialization, not parsed by this reader), every other file,
+  and hidden files and folders (``.*``). A ``*.json`` that is not valid JSON is *not* skipped:
+  it may be a damaged FHIR file, so it is read and quarantined as a whole.
+
+A record lands when it is JSON, a known FHIR resource type, passes ``ehr_validate`` and every
+``Patient/x`` reference in it names a Patient of the same folder (``ehr_refs``); otherwise it is
+quarantined with the reason. ``raw_json`` and ``_record_hash`` use the record's own bytes: the
+NDJSON line, the whole single-resource file, or a Bundle entry's ``resource`` value as it
+stands in the file (re-serialized compactly only if that span cannot be located).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from python_ingest.ehr_extract import EXTRACTORS, timestamp
+from python_ingest.ehr_refs import (
+    BundleScope,
+    PatientIndex,
+    Resolver,
+    patient_ids_in_json,
+    patient_ids_in_ndjson,
+)
+from python_ingest.ehr_schemas import RESOURCES, TABLES, TableBuilder
+from python_ingest.ehr_validate import TYPED_RESOURCES, check_resource
+from python_ingest.model import FileOutcome, Quarantined, record_hash
+
+NDJSON = (".ndjson", ".ndjson.gz")
+JSON = (".json", ".json.gz")
+BOM = b"\xef\xbb\xbf"
+# Which resources get full R4B model validation: "typed" (the six flattened types), "all", or
+# "rules" (spec rules only). Model validation costs 10-30x a JSON parse; see ehr_validate.
+VALIDATION_MODES = ("typed", "all", "rules")
+# Best-effort type and id of a line that is not JSON (truncated, or a Python dict repr).
+_SALVAGE_TYPE = re.compile(rb"""["']resourceType["']\s*:\s*["']([A-Za-z]+)["']""")
+_SALVAGE_ID = re.compile(rb"""["']id["']\s*:\s*["']([A-Za-z0-9\-.]{1,64})["']""")
+_ENTRY_RESOURCE = re.compile(r'"resource"\s*:\s*(?=\{)')
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if path.name.lower().endswith(".gz"):
+        data = gzip.decompress(data)
+    return data[3:] if data.startswith(BOM) else data
+
+
+def _kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(NDJSON):
+        return "ndjson"
+    return "json" if name.endswith(JSON) else None
+
+
+def _locator(where: str, rtype: Any, rid: Any) -> str:
+    """``line 3 Observation/abc``; the parts that are unknown are left out."""
+    what = ""
+    if isinstance(rtype, str):
+        what = f"{rtype}/{rid}" if isinstance(rid, str) else rtype
+    return f"{where} {what}".strip() or "file"
+
+
+def _salvage(raw: bytes) -> tuple[str | None, str | None]:
+    """Type and id of a broken record, for its locator (a cut line usually keeps both)."""
+    found = [
+        m[1].decode() if (m := rx.search(raw)) else None for rx in (_SALVAGE_TYPE, _SALVAGE_ID)
+    ]
+    return found[0], found[1]
+
+
+class _File:
+    """The outcome of one file being built: rows, quarantined records and the counts."""
+
+    def __init__(self, resolver: Resolver, full: str) -> None:
+        self.resolver = resolver
+        self.full = full
+        self.rows = TableBuilder()
+        self.quarantined: list[Quarantined] = []
+        self.read = 0
+        self.landed = 0
+
+    def reject(self, locator: str, reason: str, payload: bytes | None = None) -> None:
+        self.read += 1
+        self.quarantined.append(Quarantined(locator, reason, payload))
+
+    def record(self, where: str, raw: bytes, resource: Any = None) -> None:
+        """Validate one resource and land it, or quarantine it with the reason."""
+        if resource is None:
+            try:
+                resource = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                locator = _locator(where, *_salvage(raw))
+                self.reject(locator, f"the record is not valid JSON: {exc}", raw)
+                return
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        rid = resource.get("id") if isinstance(resource, dict) else None
+        locator = _locator(where, rtype, rid)
+        full = self.full == "all" or (self.full == "typed" and rtype in TYPED_RESOURCES)
+        problem = check_resource(resource, full=full)
+        patient = None
+        if problem is None:
+            patient, problem = self.resolver.patient_of(resource)
+        if problem is None and (bad := self.resolver.unresolved_patients(raw)):
+            verb = "is not a Patient" if len(bad) == 1 else "are not Patients"
+            problem = f"{rtype} references {', '.join(bad)}, which {verb} in this export"
+        typed = EXTRACTORS.get(rtype) if problem is None else None
+        row: tuple[Any, ...] = ()
+        if typed is not None:
+            try:
+                row = typed[1](resource, self.resolver)
+            except Exception as exc:  # a shape the validation let through: keep the record safe
+                problem = f"the {rtype} could not be flattened ({type(exc).__name__}: {exc})"
+        if problem is not None:
+            self.reject(locator, problem, raw)
+            return
+        digest = record_hash(raw)
+        last_updated = timestamp((resource.get("meta") or {}).get("lastUpdated"))
+        rid = rid if isinstance(rid, str) else None
+        text = raw.decode("utf-8")
+        self.rows.add(RESOURCES, (rtype, rid, patient, last_updated, text, locator, digest))
+        if typed is not None:
+            head = (rid, patient) if typed[2] else ()
+            self.rows.add(typed[0], (*head, *row, last_updated, locator, digest))
+        self.read += 1
+        self.landed += 1
+
+    def outcome(self) -> FileOutcome:
+        return FileOutcome(self.rows.tables(), self.quarantined, self.read, self.landed)
+
+
+class EhrReader:
+    """Reads FHIR R4 JSON files into the EHR bronze tables (see the module docstring)."""
+
+    modality = "ehr"
+    tables = TABLES
+
+    def __init__(self, validation: str = "typed") -> None:
+        if validation not in VALIDATION_MODES:
+            raise ValueError(f"validation must be one of {VALIDATION_MODES}, not {validation!r}")
+        self.validation = validation
+        # folder -> its Patient ids; filled by discover() and shipped to workers with the reader.
+        self.patients: dict[str, PatientIndex] = {}
+
+    def discover(self, source: Path) -> list[Path]:
+        """FHIR files under ``source``, sorted; indexes each folder's Patient ids on the way."""
+        candidates = [source] if source.is_file() else sorted(source.rglob("*"))
+        files, ids = [], defaultdict(list)
+        for path in candidates:
+            hidden = any(p.startswith(".") for p in path.relative_to(source).parts)
+            if hidden or not path.is_file() or (kind := _kind(path)) is None:
+                continue
+            found = _scan(path, kind)
+            if found is not None:
+                files.append(path)
+                ids[str(path.resolve().parent)].extend(found)
+        self.patients = {folder: PatientIndex(found) for folder, found in ids.items()}
+        return files
+
+    def read(self, path: Path) -> FileOutcome:
+        folder = str(path.resolve().parent)
+        if folder not in self.patients:  # read() without discover(): index this folder now
+            found = [ids for p in sorted(path.parent.iterdir()) if (ids := _index_only(p))]
+            self.patients[folder] = PatientIndex(i for ids in found for i in ids)
+        index = self.patients[folder]
+        try:
+            data = _read_bytes(path)
+        except (OSError, EOFError, zlib.error) as exc:
+            reason = f"the file could not be read or decompressed: {exc}"
+            return FileOutcome(quarantined=[Quarantined("file", reason)], records_read=1)
+        if _kind(path) == "ndjson":
+            return self._read_ndjson(data, index)
+        return self._read_json(data, index)
+
+    def _read_ndjson(self, data: bytes, index: PatientIndex) -> FileOutcome:
+        state = _File(Resolver(index), self.validation)
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            line = line.removesuffix(b"\r")
+            if line.strip():
+                state.record(f"line {number}", line)
+        return state.outcome()
+
+    def _read_json(self, data: bytes, index: PatientIndex) -> FileOutcome:
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            state = _File(Resolver(index), self.validation)
+            state.reject("file", f"the file is not valid JSON: {exc}", data)
+            return state.outcome()
+        if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
+            state = _File(Resolver(index), self.validation)
+            state.record("", data, doc)
+            return state.outcome()
+        entries = doc.get("entry") if isinstance(doc.get("entry"), list) else []
+        scope = BundleScope()
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                scope.add(entry.get("fullUrl"), entry["resource"])
+        state = _File(Resolver(index, scope), self.validation)
+        spans = _entry_spans(data, entries)
+        for number, entry in enumerate(entries, start=1):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                request = entry.get("request") if isinstance(entry, dict) else None
+                what = f" (request {request.get('method')} {request.get('url')})" if request else ""
+                raw = orjson.dumps(entry)
+                reason = f"the Bundle entry has no resource{what}, so there is nothing to land"
+                state.reject(f"entry {number}", reason, raw)
+                continue
+            raw = spans.get(number - 1) or orjson.dumps(resource)
+            state.record(f"entry {number}", raw, resource)
+        return state.outcome()
+
+
+def _entry_spans(data: bytes, entries: list[Any]) -> dict[int, bytes]:
+    """Each entry's ``resource`` as the bytes it has in the file, by entry position.
+
+    A ``"resource": {`` key past the end of the previous entry's resource starts the next one
+    (keys inside a resource, like a nested Bundle's, fall within its span). Spans are only used
+    when they line up one-to-one with the parsed entries, type and id included.
+    """
+    wanted = [
+        i
+        for i, e in enumerate(entries)
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
+    text = data.decode("utf-8")
+    decoder, spans, end = json.JSONDecoder(), [], 0
+    for match in _ENTRY_RESOURCE.finditer(text):
+        if match.end() < end:
+            continue
+        try:
+            value, end = decoder.raw_decode(text, match.end())
+        except ValueError:
+            return {}
+        spans.append((value, match.end(), end))
+    if len(spans) != len(wanted):
+        return {}
+    out = {}
+    for i, (value, start, stop) in zip(wanted, spans, strict=True):
+        parsed = entries[i]["resource"]
+        if value.get("resourceType") != parsed.get("resourceType") or value.get("id") != parsed.get(
+            "id"
+        ):
+            return {}
+        out[i] = text[start:stop].encode("utf-8")
+    return out
+
+
+def _scan(path: Path, kind: str) -> list[str] | None:
+    """Patient ids of a file to read, or None when discovery skips it (see the docstring)."""
+    try:
+        data = _read_bytes(path)
+    except (OSError, EOFError, zlib.error):
+        return []  # read() quarantines it with the reason
+    if kind == "ndjson":
+        return patient_ids_in_ndjson(data)
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return []  # maybe a damaged FHIR file: read() quarantines it
+    if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+        return None  # a bulk-export manifest.json (has "output") or other non-FHIR JSON
+    return patient_ids_in_json(doc)
+
+
+def _index_only(path: Path) -> list[str]:
+    kind = _kind(path) if path.is_file() and not path.name.startswith(".") else None
+    return (_scan(path, kind) or []) if kind else []

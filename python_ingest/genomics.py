@@ -1,0 +1,191 @@
+"""Genomics bronze: VCF files to Glow's VCF schema, lab manifests to ``genomics_samples``.
+
+Files: ``*.vcf``, ``*.vcf.gz`` / ``*.vcf.bgz`` (plain gzip or BGZF, told apart by nothing:
+both are read as a gzip stream, so a lab's plain ``gzip`` file lands like a tabix-ready one),
+``*.bcf`` (decoded by htslib through pysam into VCF text, then read like any VCF; its
+locators count lines of that text), and sample manifests ``*.csv`` / ``*.tsv``. Index files
+(``.tbi``, ``.csi``), BGEN and PLINK files are not discovered: BGEN (``.bgen`` + ``.sample``)
+and PLINK (``.bed/.bim/.fam``) readers are pending; Glow reads them into a close cousin of
+this schema (``contigName``, ``start``, ``end``, ``names``, alleles and ``genotypes``), which
+is where they should land when they come.
+
+``genomics_variants`` has exactly the columns of Glow's VCF data source (``flattenInfoFields``,
+its default), one row per data line, then ``_source_locator`` (``line N CHROM:POS``) and
+``_record_hash`` (sha256 of the line):
+
+=====================  ==================  ================================================
+column                 type                from the VCF
+=====================  ==================  ================================================
+contigName             string              CHROM
+start                  long                POS - 1 (0-based)
+end                    long                INFO/END if present, else start + len(REF)
+names                  array<string>       ID split on ';'; null for '.'
+referenceAllele        string              REF
+alternateAlleles       array<string>       ALT split on ','; [] for '.' (no ALT allele)
+qual                   double              QUAL; null for '.'; NaN / Inf in any spelling
+filters                array<string>       FILTER split on ';' (PASS is ["PASS"]); null for '.'
+splitFromMultiAllelic  boolean             false (nothing is split here)
+INFO_<key>             by header           one per ##INFO line, in header order (see below)
+genotypes              array<struct>       one per sample column, in header order
+=====================  ==================  ================================================
+
+INFO and FORMAT types follow the header as in Glow's ``VCFSchemaInferrer``: Integer -> int,
+Float -> double, Flag -> boolean, String/Character -> string; Number 0 or 1 -> scalar, any
+other Number -> array. CSQ and ANN are arrays of annotation structs. The genotype struct is
+``sampleId`` then, per ##FORMAT line in header order: GT -> ``phased`` boolean, ``calls``
+array<int> (missing allele -1); DP -> ``depth`` int; GQ -> ``conditionalQuality`` int; AD ->
+``alleleDepths``, PL -> ``phredLikelihoods``, HQ -> ``haplotypeQualities``, EC ->
+``expectedAlleleCounts`` array<int>; GL -> ``genotypeLikelihoods``, GP ->
+``posteriorProbabilities`` array<double>; FT -> ``filters`` array<string>; MQ ->
+``mappingQuality`` int; any other key by its own name (PS stays ``PS``). The types of these
+renamed fields are pinned (see ``genomics_schema``); Glow's field order within the struct and
+among INFO columns comes from a hash map, ours from the header (readers match by name).
+
+The schema is per file (INFO columns and genotype fields follow the header); the job merges
+files with permissive promotion and Delta schema evolution. Value rules are in
+``genomics_values``, what makes a line malformed in ``genomics_vcf``, manifests and sample rows
+in ``genomics_manifest``. Each malformed line is quarantined alone (``line N CHROM:POS``) and
+the rest of its file lands; a gzip stream cut short lands what decompressed and adds one
+``file`` quarantine entry for the loss.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from pathlib import Path
+
+import pyarrow as pa
+
+from python_ingest.genomics_manifest import SAMPLES_TABLE, read_manifest, vcf_samples
+from python_ingest.genomics_schema import parse_header
+from python_ingest.genomics_vcf import VcfBody
+from python_ingest.model import FileOutcome, Quarantined
+
+VARIANTS_TABLE = "genomics_variants"
+VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".vcf.bgzf", ".gvcf", ".gvcf.gz", ".bcf")
+MANIFEST_SUFFIXES = (".csv", ".tsv")
+
+
+def decompress(raw: bytes) -> tuple[bytes, str | None]:
+    """A gzip stream of any number of members (BGZF is many), or the bytes as they are.
+
+    Returns what could be decompressed and, if the stream is cut short or corrupt, why.
+    """
+    if raw[:2] != b"\x1f\x8b":
+        return raw, None
+    out: list[bytes] = []
+    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+        while True:
+            try:
+                block = stream.read(1 << 22)
+            except (EOFError, OSError, zlib.error) as exc:
+                done = sum(len(b) for b in out)
+                return b"".join(out), f"the gzip stream is cut short or corrupt after {done} bytes ({exc})"
+            if not block:
+                break
+            out.append(block)
+    return b"".join(out), None
+
+
+def bcf_text(path: Path) -> tuple[bytes, list[Quarantined]]:
+    """A BCF file rendered as VCF text by htslib (records htslib cannot decode are reported)."""
+    import pysam
+
+    problems: list[Quarantined] = []
+    with pysam.VariantFile(str(path)) as vf:
+        parts = [str(vf.header).encode()]
+        index = 0
+        while True:
+            index += 1
+            try:
+                record = next(vf)
+            except StopIteration:
+                break
+            except (OSError, ValueError) as exc:
+                problems.append(Quarantined(f"record {index}", f"htslib cannot decode it: {exc}"))
+                if len(problems) > 100:
+                    break
+                continue
+            parts.append(str(record).encode())
+    return b"".join(parts), problems
+
+
+def header_end(text: bytes) -> tuple[list[str], int] | None:
+    """(header lines through ``#CHROM``, offset of the first body byte), or None without one."""
+    lines: list[str] = []
+    offset = 0
+    while offset < len(text) and text[offset : offset + 1] == b"#":
+        nl = text.find(b"\n", offset)
+        nl = len(text) if nl < 0 else nl
+        line = text[offset:nl].decode("utf-8", errors="replace").rstrip("\r")
+        lines.append(line)
+        offset = nl + 1
+        if line.startswith("#CHROM"):
+            return lines, min(offset, len(text))
+    return None
+
+
+class GenomicsReader:
+    """Reads VCF/BCF files and lab sample manifests (stateless: safe in a process pool)."""
+
+    modality = "genomics"
+    tables = (VARIANTS_TABLE, SAMPLES_TABLE)
+
+    def discover(self, source: Path) -> list[Path]:
+        found = []
+        for path in source.rglob("*"):
+            parts = path.relative_to(source).parts
+            if any(p.startswith((".", "_")) for p in parts) or not path.is_file():
+                continue
+            name = path.name.lower()
+            if name.endswith(VCF_SUFFIXES) or name.endswith(MANIFEST_SUFFIXES):
+                found.append(path)
+        return sorted(found)
+
+    def read(self, path: Path) -> FileOutcome:
+        name = path.name.lower()
+        if name.endswith(MANIFEST_SUFFIXES):
+            return read_manifest(path)
+        problems: list[Quarantined] = []
+        if name.endswith(".bcf"):
+            text, problems = bcf_text(path)
+        else:
+            text, damage = decompress(path.read_bytes())
+            if damage:
+                problems.append(Quarantined("file", damage + "; the records after it are lost"))
+        return self._read_text(text, problems)
+
+    def _read_text(self, text: bytes, problems: list[Quarantined]) -> FileOutcome:
+        outcome = FileOutcome(quarantined=list(problems), records_read=len(problems))
+        found = header_end(text)
+        if found is None:
+            reason = (
+                "the file is empty"
+                if not text.strip()
+                else "the file has no #CHROM header line, so its columns and samples are unknown"
+            )
+            outcome.quarantined.append(Quarantined("file", reason, text[:512]))
+            outcome.records_read += 1
+            return outcome
+        lines, body_start = found
+        header = parse_header(lines)
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:  # VCF is ASCII (UTF-8 since 4.3): keep what is readable
+            text = text.decode("utf-8", errors="replace").encode("utf-8")
+            body_start = header_end(text)[1]
+        body = VcfBody(text, header, body_start).parse()
+        for locator, reason, line in body.errors:
+            outcome.quarantined.append(Quarantined(locator, reason, line))
+        outcome.records_read += body.records
+        outcome.records_landed = body.table.num_rows
+        outcome.tables[VARIANTS_TABLE] = body.table
+        outcome.tables[SAMPLES_TABLE] = vcf_samples(header.samples, header.meta)
+        return outcome
+
+
+def read_vcf_table(path: Path) -> pa.Table:
+    """The ``genomics_variants`` rows of one file (a convenience for notebooks and tests)."""
+    return GenomicsReader().read(path).tables.get(VARIANTS_TABLE, pa.table({}))

@@ -1,0 +1,390 @@
+"""Imaging reader: one bronze row per DICOM instance (``imaging_instances``), pixels untouched.
+
+What lands: every composite instance's header, whatever its transfer syntax (native little or
+big endian, implicit or explicit VR, deflated, JPEG / JPEG-LS / JPEG 2000 / RLE encapsulated),
+whether it has pixels at all (RT plan and structure set, SR, waveforms) and whether or not it
+was written as a Part 10 file (files without the preamble and File Meta Information are read
+with ``force=True``). DICOMDIR files land as instances of Media Storage Directory Storage: their
+identity comes from the File Meta Information, and their directory records stay in
+``header_json`` for whoever wants to rebuild the patient/study/series tree.
+
+The header is read with ``stop_before_pixels``; Pixel Data is then checked for completeness from
+its encoding alone (``python_ingest.imaging_parse``): a native value must be as long as it
+declares and as Rows x Columns x Frames x Samples x Bits require, an encapsulated one must end
+with its Sequence Delimitation Item. A file that fails is quarantined with expected and actual
+byte counts (``SOPInstanceUID=<uid>`` as locator, a short header summary as payload), since a
+cut file would fail every pixel consumer downstream while its header looks healthy.
+
+Discovery takes every regular file under the source folder that passes a 132-byte check
+(``DICM`` at byte 128, or a plausible first element of a bare data set): PACS exports rarely use
+file extensions. Files that fail it (README.txt, manifests, JSON sidecars, .DS_Store) are not
+DICOM and are skipped without a ledger entry; a DICOM file damaged in its first 132 bytes is
+skipped with them, as nothing in it could be trusted to name an instance anyway.
+
+Not here, a later step: ``imaging_features`` (radiomics and image embeddings per series). It
+will read the landed rows (``pixel_data_offset`` and the geometry columns let it seek to pixels
+without re-parsing headers) and decode pixels, which bronze deliberately never does.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from pydicom import dcmread
+from pydicom.dataset import FileDataset
+from pydicom.filereader import read_dataset
+from pydicom.uid import UID_dictionary
+
+from python_ingest import imaging_header as hdr
+from python_ingest.imaging_parse import (
+    HEAD_BYTES,
+    PIXEL_TAGS,
+    Malformed,
+    PixelElement,
+    Truncated,
+    expected_native_bytes,
+    has_dicm_prefix,
+    looks_like_dicom,
+    read_pixel_element,
+)
+from python_ingest.model import (
+    READER_LINEAGE,
+    RECORD_HASH,
+    SOURCE_LOCATOR,
+    FileOutcome,
+    Quarantined,
+    record_hash,
+)
+
+TABLE = "imaging_instances"
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+# Syntaxes whose Pixel Data is native (its length is fixed by the image geometry).
+NATIVE_SYNTAXES = {
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired)
+}
+
+_LIST = pa.list_(pa.float64())
+SCHEMA = pa.schema(
+    [
+        pa.field("file_path", pa.string(), nullable=False),  # relative to the source folder
+        pa.field("sop_class_uid", pa.string()),
+        pa.field("sop_class_name", pa.string()),
+        pa.field("sop_instance_uid", pa.string(), nullable=False),
+        pa.field("series_instance_uid", pa.string()),
+        pa.field("study_instance_uid", pa.string()),
+        pa.field("patient_id", pa.string()),
+        pa.field("accession_number", pa.string()),
+        pa.field("modality", pa.string()),
+        pa.field("body_part_examined", pa.string()),
+        pa.field("study_date", pa.date32()),
+        pa.field("series_date", pa.date32()),
+        pa.field("study_time", pa.string()),  # ISO HH:MM:SS[.ffffff], local time
+        pa.field("rows", pa.int32()),
+        pa.field("columns", pa.int32()),
+        pa.field("number_of_frames", pa.int32()),
+        pa.field("samples_per_pixel", pa.int32()),
+        pa.field("bits_allocated", pa.int32()),
+        pa.field("bits_stored", pa.int32()),
+        pa.field("pixel_representation", pa.int32()),
+        pa.field("photometric_interpretation", pa.string()),
+        pa.field("transfer_syntax_uid", pa.string()),
+        pa.field("transfer_syntax_name", pa.string()),
+        pa.field("has_file_meta", pa.bool_(), nullable=False),
+        pa.field("has_pixel_data", pa.bool_(), nullable=False),
+        pa.field("pixel_data_bytes", pa.int64()),
+        pa.field("pixel_data_offset", pa.int64()),  # null when inside a deflated stream
+        pa.field("pixel_spacing", _LIST),
+        pa.field("slice_thickness", pa.float64()),
+        pa.field("spacing_between_slices", pa.float64()),
+        pa.field("image_position_patient", _LIST),
+        pa.field("image_orientation_patient", _LIST),
+        pa.field("rescale_intercept", pa.float64()),
+        pa.field("rescale_slope", pa.float64()),
+        pa.field("instance_number", pa.int32()),
+        pa.field("series_number", pa.int32()),
+        pa.field("manufacturer", pa.string()),
+        pa.field("institution_name", pa.string()),
+        pa.field("header_json", pa.string(), nullable=False),
+        *READER_LINEAGE,
+    ]
+)
+_ROW_TYPE = pa.struct(list(SCHEMA))
+
+# (column, DICOM JSON key, converter) for the columns read straight from the header.
+_TEXT = hdr.text
+_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("series_instance_uid", "0020000E", _TEXT),
+    ("study_instance_uid", "0020000D", _TEXT),
+    ("patient_id", "00100020", _TEXT),
+    ("accession_number", "00080050", _TEXT),
+    ("modality", "00080060", _TEXT),
+    ("body_part_examined", "00180015", _TEXT),
+    ("study_date", "00080020", hdr.date),
+    ("series_date", "00080021", hdr.date),
+    ("study_time", "00080030", hdr.time_of_day),
+    ("rows", "00280010", hdr.integer),
+    ("columns", "00280011", hdr.integer),
+    ("samples_per_pixel", "00280002", hdr.integer),
+    ("bits_allocated", "00280100", hdr.integer),
+    ("bits_stored", "00280101", hdr.integer),
+    ("pixel_representation", "00280103", hdr.integer),
+    ("photometric_interpretation", "00280004", _TEXT),
+    ("pixel_spacing", "00280030", hdr.doubles),
+    ("slice_thickness", "00180050", hdr.number),
+    ("spacing_between_slices", "00180088", hdr.number),
+    ("image_position_patient", "00200032", hdr.doubles),
+    ("image_orientation_patient", "00200037", hdr.doubles),
+    ("rescale_intercept", "00281052", hdr.number),
+    ("rescale_slope", "00281053", hdr.number),
+    ("instance_number", "00200013", hdr.integer),
+    ("series_number", "00200011", hdr.integer),
+    ("manufacturer", "00080070", _TEXT),
+    ("institution_name", "00080080", _TEXT),
+)
+_SUMMARY = (
+    "sop_class_uid", "modality", "study_instance_uid", "series_instance_uid", "accession_number",
+    "transfer_syntax_uid", "rows", "columns", "number_of_frames", "bits_allocated",
+)  # fmt: skip
+
+
+class NotAnInstance(Exception):  # noqa: N818 - a finding about the file
+    """The file parses (or not) but is no DICOM instance we could name."""
+
+
+@dataclass
+class _Header:
+    """A parsed header and where its parse stopped."""
+
+    ds: FileDataset
+    buffer: bytes  # the bytes the data set was parsed from (inflated, for deflate)
+    stop: int  # offset where the parse stopped (Pixel Data's tag, or the end)
+    deflated: bool
+    last: Any  # the last top-level element as read (before any value conversion)
+
+
+class ImagingReader:
+    """Lands DICOM instance headers; stateless across files (safe in a process pool)."""
+
+    modality = "imaging"
+    tables = (TABLE,)
+
+    def __init__(self) -> None:
+        # Set by ``discover`` so rows can name their file relative to the source folder.
+        self._root: Path | None = None
+
+    def discover(self, source: Path) -> list[Path]:
+        root = source.resolve()
+        self._root = root if root.is_dir() else root.parent
+        candidates = [root] if root.is_file() else (p for p in root.rglob("*") if p.is_file())
+        return sorted(p for p in candidates if _is_dicom_candidate(p))
+
+    def read(self, path: Path) -> FileOutcome:
+        data = path.read_bytes()
+        row: dict[str, Any] = {"file_path": self._relative(path)}
+        try:
+            header = _parse(data)
+            document = _identify(header, row)
+        except NotAnInstance as exc:
+            return _quarantined("file", str(exc), None)
+        locator = f"SOPInstanceUID={row['sop_instance_uid']}"
+        try:
+            pixel = _check_pixels(header, document, row)
+        except (Truncated, Malformed) as exc:
+            kind = "truncated" if isinstance(exc, Truncated) else "malformed"
+            summary = {k: row.get(k) for k in _SUMMARY} | {"file_bytes": len(data)}
+            reason = f"{kind} DICOM file: {exc}"
+            return _quarantined(locator, reason, orjson.dumps(summary, default=str).decode())
+        if pixel is not None:
+            row["pixel_data_bytes"] = pixel.length
+            row["pixel_data_offset"] = None if header.deflated else pixel.value_offset
+        row["header_json"] = orjson.dumps(document).decode()
+        row[SOURCE_LOCATOR] = locator
+        row[RECORD_HASH] = record_hash(data)
+        batch = pa.RecordBatch.from_struct_array(pa.array([row], type=_ROW_TYPE))
+        table = pa.Table.from_batches([batch], schema=SCHEMA)
+        return FileOutcome(tables={TABLE: table}, records_read=1, records_landed=1)
+
+    def _relative(self, path: Path) -> str:
+        root = self._root
+        if root is None:
+            return path.as_posix()
+        if not path.is_relative_to(root):  # the job passes resolved paths; others may not
+            path = path.resolve()
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+
+
+def _is_dicom_candidate(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES)
+        return looks_like_dicom(head, path.stat().st_size)
+    except OSError:
+        return False
+
+
+def _quarantined(locator: str, reason: str, payload: str | None) -> FileOutcome:
+    return FileOutcome(quarantined=[Quarantined(locator, reason, payload)], records_read=1)
+
+
+def _parse(data: bytes) -> _Header:
+    """Read the header up to Pixel Data. A Part 10 file is read strictly, a bare data set with
+    ``force``; whatever pydicom cannot read is ``NotAnInstance`` with its complaint."""
+    force = not has_dicm_prefix(data)
+    stream = io.BytesIO(data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = dcmread(stream, stop_before_pixels=True, force=force)
+        except Exception as exc:
+            how = "read as a bare data set without File Meta Information, " if force else ""
+            raise NotAnInstance(
+                f"not a readable DICOM file ({how}pydicom: {type(exc).__name__}: {exc})"
+            ) from exc
+    for warning in caught:
+        if "End of file" in str(warning.message):
+            raise NotAnInstance(f"truncated DICOM header: {warning.message}")
+    buffer = ds.buffer
+    deflated = buffer is not stream
+    raw = buffer.getvalue() if deflated else data
+    last = next(reversed(ds.values()), None)
+    return _Header(ds, raw, buffer.tell(), deflated, last)
+
+
+def _identify(header: _Header, row: dict[str, Any]) -> dict[str, Any]:
+    """Fill the identity and typed columns of ``row``; returns the header as DICOM JSON.
+
+    A file read with ``force`` could be any binary that happened to start like a data set, so
+    it must carry the two identifiers every composite IOD has (SOP Common: SOP Class UID and
+    SOP Instance UID, as UIDs). A Part 10 file may take them from its File Meta Information,
+    which is how a DICOMDIR (whose data set has no SOP Common module) is identified.
+    """
+    ds = header.ds
+    meta = ds.file_meta
+    document: dict[str, Any] = {}
+    if len(meta):
+        hdr.dataset_json(meta, document)
+    hdr.dataset_json(ds, document)
+    instance_uid = _TEXT(document, "00080018")
+    class_uid = _TEXT(document, "00080016")
+    if not len(meta):
+        if not (_is_uid(instance_uid) and _is_uid(class_uid)):
+            raise NotAnInstance(
+                "not a DICOM instance: the file has no File Meta Information and its data set "
+                "has no valid SOP Class UID (0008,0016) and SOP Instance UID (0008,0018)"
+            )
+    else:
+        instance_uid = instance_uid or _TEXT(document, "00020003")
+        class_uid = class_uid or _TEXT(document, "00020002")
+        if not instance_uid:
+            raise NotAnInstance(
+                "not a DICOM instance: neither the data set (0008,0018) nor the File Meta "
+                "Information (0002,0003) has a SOP Instance UID"
+            )
+    syntax = _TEXT(document, "00020010") if len(meta) else None
+    row.update(
+        sop_class_uid=class_uid,
+        sop_class_name=_uid_name(class_uid),
+        sop_instance_uid=instance_uid,
+        transfer_syntax_uid=syntax,
+        transfer_syntax_name=_uid_name(syntax),
+        has_file_meta=bool(len(meta)),
+    )
+    for column, key, convert in _COLUMNS:
+        row[column] = convert(document, key)
+    return document
+
+
+def _check_pixels(
+    header: _Header, document: dict[str, Any], row: dict[str, Any]
+) -> PixelElement | None:
+    """Check that the file holds all the bytes its header promises; set the pixel columns."""
+    buf, stop = header.buffer, header.stop
+    is_implicit, is_little = header.ds.original_encoding
+    tag = None
+    if len(buf) - stop >= 4:
+        group, element = struct.unpack_from("<HH" if is_little else ">HH", buf, stop)
+        tag = group << 16 | element
+    frames = hdr.integer(document, "00280008")
+    row["has_pixel_data"] = tag in PIXEL_TAGS
+    if tag not in PIXEL_TAGS:
+        row["number_of_frames"] = frames
+        _check_header_end(header)
+        return None
+    row["number_of_frames"] = frames if frames is not None else 1  # single-frame IODs
+    pixel = read_pixel_element(buf, stop, little_endian=is_little, implicit_vr=is_implicit)
+    syntax = row["transfer_syntax_uid"]
+    if not pixel.encapsulated and (syntax is None or syntax in NATIVE_SYNTAXES):
+        geometry = (row["rows"], row["columns"], row["number_of_frames"])
+        geometry += (row["samples_per_pixel"], row["bits_allocated"])
+        expected = expected_native_bytes(*geometry, row["photometric_interpretation"])
+        if expected is not None and pixel.length < expected:
+            shape = " x ".join(str(v if v is not None else 1) for v in geometry)
+            raise Truncated(
+                f"{pixel.name} holds {pixel.length} bytes where Rows x Columns x Frames x "
+                f"SamplesPerPixel x BitsAllocated/8 ({shape}) needs {expected}"
+            )
+    document[f"{pixel.tag:08X}"] = {"vr": pixel.vr, **hdr.bulk_note(pixel.tag, pixel.length)}
+    # The delimiter item (8 bytes) closes an encapsulated value.
+    _read_tail(header, pixel.value_offset + pixel.length + 8 * pixel.encapsulated, document)
+    return pixel
+
+
+def _read_tail(header: _Header, start: int, document: dict[str, Any]) -> None:
+    """Add the elements after Pixel Data (Data Set Trailing Padding, Digital Signatures) to the
+    JSON, so ``header_json`` holds the whole data set. Junk that some writers append after the
+    pixels is not worth losing a valid image for, so a tail that does not parse is left out."""
+    if start >= len(header.buffer):
+        return
+    is_implicit, is_little = header.ds.original_encoding
+    stream = io.BytesIO(header.buffer)
+    stream.seek(start)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tail = read_dataset(
+                stream, is_implicit, is_little, parent_encoding=header.ds.original_character_set
+            )
+    except Exception:
+        return
+    hdr.dataset_json(tail, document)
+
+
+def _check_header_end(header: _Header) -> None:
+    """Without Pixel Data the header is the whole file: its last element must end with it."""
+    buf, stop = header.buffer, header.stop
+    if stop < len(buf):
+        raise Malformed(f"the header could not be parsed past byte {stop} of {len(buf)}")
+    last = header.last
+    length = getattr(last, "length", None)
+    value_tell = getattr(last, "value_tell", None)
+    if last is None or value_tell is None or length is None or length == 0xFFFFFFFF:
+        return
+    end = value_tell + length
+    if end > len(buf):
+        raise Truncated(
+            f"element ({last.tag >> 16:04X},{last.tag & 0xFFFF:04X}) declares {length} bytes but "
+            f"the file ends after {len(buf) - value_tell} of them"
+        )
+    if 0 < len(buf) - end < 8:
+        raise Truncated(
+            f"the file ends inside an element header ({len(buf) - end} bytes after the last "
+            "complete element, which needs at least 8)"
+        )
+
+
+def _is_uid(value: str | None) -> bool:
+    return bool(value) and all(part.isdigit() for part in value.split("."))
+
+
+def _uid_name(uid: str | None) -> str | None:
+    return UID_dictionary[uid][0] if uid in UID_dictionary else None
