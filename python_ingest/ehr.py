@@ -92,6 +92,27 @@ def _salvage(raw: bytes) -> tuple[str | None, str | None]:
     return found[0], found[1]
 
 
+def _element(resource: dict[str, Any], reference: str) -> str:
+    """``Observation.subject``: the top-level element holding ``reference`` (for the reason)."""
+    rtype = resource.get("resourceType")
+    for key, value in resource.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and item.get("reference") == reference:
+                return f"{rtype}.{key}"
+    return f"{rtype} (a nested element)"
+
+
+def _json_problem(raw: bytes, exc: Exception) -> str:
+    """Why a record is not JSON, with the likely cause when the parser's message shows it."""
+    message = str(exc)
+    hint = ""
+    if "unexpected end of data" in message:
+        hint = ": it stops mid-way, as a line cut off during the export does"
+    elif raw.lstrip().startswith(b"{'"):
+        hint = ": it is single-quoted, like a Python dict printed instead of JSON"
+    return f"the record is not valid JSON ({message}){hint}"
+
+
 class _File:
     """The outcome of one file being built: rows, quarantined records and the counts."""
 
@@ -113,8 +134,7 @@ class _File:
             try:
                 resource = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                locator = _locator(where, *_salvage(raw))
-                self.reject(locator, f"the record is not valid JSON: {exc}", raw)
+                self.reject(_locator(where, *_salvage(raw)), _json_problem(raw, exc), raw)
                 return
         rtype = resource.get("resourceType") if isinstance(resource, dict) else None
         rid = resource.get("id") if isinstance(resource, dict) else None
@@ -125,8 +145,9 @@ class _File:
         if problem is None:
             patient, problem = self.resolver.patient_of(resource)
         if problem is None and (bad := self.resolver.unresolved_patients(raw)):
+            named = ", ".join(f"{_element(resource, ref)} -> {ref}" for ref in bad)
             verb = "is not a Patient" if len(bad) == 1 else "are not Patients"
-            problem = f"{rtype} references {', '.join(bad)}, which {verb} in this export"
+            problem = f"{named}, which {verb} in this export"
         typed = EXTRACTORS.get(rtype) if problem is None else None
         row: tuple[Any, ...] = ()
         if typed is not None:

@@ -304,7 +304,11 @@ def procedure_row(r: dict[str, Any], rv: Resolver) -> tuple[Any, ...]:
     code = r.get("code")
     period = _d(r.get("performedPeriod"))
     identifiers = [
-        {"system": _s(i.get("system")), "value": _s(i.get("value"))}
+        {
+            "system": _s(i.get("system")),
+            "value": _s(i.get("value")),
+            "type_code": _s(coding(i.get("type")).get("code")),
+        }
         for i in r.get("identifier") or ()
         if isinstance(i, dict)
     ]

@@ -31,7 +31,7 @@ OBSERVATIONS = "ehr_observations"
 MEDICATION_REQUESTS = "ehr_medication_requests"
 PROCEDURES = "ehr_procedures"
 
-IDENTIFIER = pa.struct([("system", STR), ("value", STR)])
+IDENTIFIER = pa.struct([("system", STR), ("value", STR), ("type_code", STR)])  # ACSN, MR ...
 COMPONENT = pa.struct(
     [
         ("code_system", STR),

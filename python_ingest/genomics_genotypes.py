@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from python_ingest.genomics_schema import Header, genotype_fields
-from python_ingest.genomics_text import Spans, list_array, numpy_array
+from python_ingest.genomics_text import DOT, SampleTokens, Spans, list_array
 from python_ingest.genomics_values import typed_values
 
 
@@ -41,53 +41,44 @@ def format_keys(formats: Spans) -> tuple[list[list[str]], np.ndarray]:
 
 
 def parse_genotypes(
-    formats: Spans, cells: Spans, header: Header, n_alt: np.ndarray
+    formats: Spans, tokens: SampleTokens | None, header: Header, n_alt: np.ndarray, uses_gt: bool
 ) -> GenotypeResult:
-    """``cells`` holds ``len(formats) * n_samples`` sample values, row by row."""
+    """Genotypes of ``len(formats)`` rows from the ``tokens`` of their sample columns."""
     n, n_samples = len(formats), len(header.samples)
-    keys, codes = format_keys(formats) if n else ([], np.zeros(0, dtype=np.int64))
-    uses_gt = any("GT" in k for k in keys)
     spec = genotype_fields(header, uses_gt)
     struct_fields = [pa.field("sampleId", pa.string())] + [f for _, f, _ in spec]
-    struct_type = pa.struct(struct_fields)
-    result = GenotypeResult(pa.array([], pa.list_(struct_type)))
-    if n_samples == 0:
+    list_type = pa.list_(pa.struct(struct_fields))
+    result = GenotypeResult(pa.array([], list_type))
+    if n_samples == 0 or tokens is None or n == 0:
         empty = pa.StructArray.from_arrays(
             [pa.array([], f.type) for f in struct_fields], fields=struct_fields
         )
-        result.array = list_array(
-            np.zeros(n, np.int64), empty, np.ones(n, bool), pa.list_(struct_type)
-        )
+        result.array = list_array(np.zeros(n, np.int64), empty, np.ones(n, bool), list_type)
         return result
-    cell_row = np.repeat(np.arange(n), n_samples)
-    cell_col = np.tile(np.arange(n_samples), n)
-    parts, counts = cells.split(b":")
-    first = np.cumsum(counts) - counts
-    n_keys = np.array([len(k) for k in keys], dtype=np.int64)[codes][cell_row]
+    keys, codes = format_keys(formats)
+    n_cells = n * n_samples
+    counts = tokens.counts
+    n_keys = np.array([len(k) for k in keys], dtype=np.int64)[codes]
 
     def fail(cell_mask: np.ndarray, reason) -> None:
         for cell in np.flatnonzero(cell_mask):
-            row = int(cell_row[cell])
+            row, column = divmod(int(cell), n_samples)
             if row not in result.errors:
-                result.errors[row] = reason(int(cell), int(cell_col[cell]) + 1)
+                result.errors[row] = reason(int(cell), column + 1)
 
-    too_many = (counts > n_keys) & (n_keys > 0)
+    cell_keys = np.repeat(n_keys, n_samples)
     fail(
-        too_many,
-        lambda c, j: f"sample column {j} has {counts[c]} values for {n_keys[c]} FORMAT keys",
+        (counts > cell_keys) & (cell_keys > 0),
+        lambda c, j: f"sample column {j} has {counts[c]} values for {cell_keys[c]} FORMAT keys",
     )
-
-    children: list[pa.Array] = [pa.array(header.samples, pa.string()).take(cell_col)]
+    children: list[pa.Array] = [sample_ids(header.samples, n)]
     for key, glow_field, definition in spec:
-        pos_by_format = np.array([k.index(key) if key in k else -1 for k in keys], dtype=np.int64)
-        pos = pos_by_format[codes][cell_row] if len(keys) else np.full(len(cells), -1)
-        present = (pos >= 0) & (pos < counts)
-        where = np.where(present, first + pos, 0)
-        slot = parts.take(where) if len(parts) else cells
+        if key == "GT" and glow_field.name == "calls":
+            continue
+        slot, present = _slot(tokens, keys, codes, key, n_samples)
         if key == "GT":
-            if glow_field.name == "phased":
-                calls, phased = _calls(slot, present, n_alt[cell_row], fail)
-                children += [phased, calls]
+            calls, phased = _calls(slot, present, np.repeat(n_alt, n_samples), fail)
+            children += [phased, calls]
             continue
         typed = typed_values(slot, present, glow_field.type, definition.type)
         children.append(typed.array)
@@ -99,45 +90,91 @@ def parse_genotypes(
             ),
         )
     struct = pa.StructArray.from_arrays(children, fields=struct_fields)
-    offsets = np.arange(0, n * n_samples + 1, n_samples, dtype=np.int64)
-    result.array = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), struct)
+    offsets = np.arange(0, n_cells + 1, n_samples, dtype=np.int32)
+    result.array = pa.ListArray.from_arrays(pa.array(offsets), struct, type=list_type)
     return result
 
 
-def _calls(slot: Spans, present: np.ndarray, n_alt: np.ndarray, fail) -> tuple[pa.Array, pa.Array]:
-    """(calls, phased) per cell from the GT values; broken genotypes are reported to ``fail``."""
-    cells = np.flatnonzero(present)
-    gt = slot.take(cells)
-    alleles, counts = gt.split(b"/|")
-    owner = np.repeat(np.arange(len(cells)), counts)
-    missing = alleles.missing() & (alleles.length == 1)
-    values, ok = alleles.parse_int(lo=0)
-    ok |= missing
-    values = np.where(missing, -1, values)
-    bad_cell = np.zeros(len(slot), dtype=bool)
-    bad_cell[cells[owner[~ok]]] = True
-    fail(bad_cell, lambda c, j: f"GT '{slot.text(c)}' of sample column {j} is not a genotype")
-    beyond = ok & (values > n_alt[cells][owner])
-    over = np.zeros(len(slot), dtype=bool)
-    over[cells[owner[beyond]]] = True
-    fail(
-        over & ~bad_cell,
-        lambda c, j: (
-            f"GT '{slot.text(c)}' of sample column {j} exceeds the {n_alt[c]} ALT allele(s)"
-        ),
+def _slot(
+    tokens: SampleTokens, keys: list[list[str]], codes: np.ndarray, key: str, n_samples: int
+) -> tuple[Spans, np.ndarray]:
+    """The value of FORMAT ``key`` in every cell (``present`` False where the cell lacks it)."""
+    by_format = np.array([k.index(key) if key in k else -1 for k in keys], dtype=np.int64)
+    if (by_format == by_format[0]).all():  # one FORMAT layout for the block: the usual case
+        position = np.full(len(tokens.counts), by_format[0])
+    else:
+        position = np.repeat(by_format[codes], n_samples)
+    return tokens.slot(position)
+
+
+def sample_ids(samples: list[str], n_rows: int) -> pa.Array:
+    """The header's sample names repeated for every row, built without a Python list per cell."""
+    encoded = [s.encode("utf-8") for s in samples]
+    lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+    row_bytes = int(lengths.sum())
+    data = np.tile(np.frombuffer(b"".join(encoded), dtype=np.uint8), n_rows)
+    offsets = np.zeros(n_rows * len(samples) + 1, dtype=np.int64)
+    np.cumsum(np.tile(lengths, n_rows), out=offsets[1:])
+    assert offsets[-1] == row_bytes * n_rows
+    array = pa.Array.from_buffers(
+        pa.large_string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
+    return array.cast(pa.string())
+
+
+def _calls(slot: Spans, present: np.ndarray, n_alt: np.ndarray, fail) -> tuple[pa.Array, pa.Array]:
+    """(calls, phased) per cell from the GT values; broken genotypes are reported to ``fail``.
+
+    The common diploid ``a/b`` / ``a|b`` with one-digit alleles is decoded straight from its
+    three bytes; anything else (haploid, polyploid, allele 10+) is split on '/' and '|'.
+    """
+    n = len(slot)
+    data = slot.buf.data
+    start = np.minimum(slot.start, len(data) - 3)
+    b0, b1, b2 = data[start], data[start + 1], data[start + 2]
+    d0, d2 = b0 - np.uint8(48), b2 - np.uint8(48)
+    fast = (
+        present
+        & (slot.length == 3)
+        & ((b1 == ord("/")) | (b1 == ord("|")))
+        & ((d0 <= 9) | (b0 == DOT))
+        & ((d2 <= 9) | (b2 == DOT))
+    )
+    counts = np.where(fast, 2, 0)
+    phased = fast & (b1 == ord("|"))
+    slow = np.flatnonzero(present & ~fast)
+    gt = slot.take(slow)
+    alleles, slow_counts = gt.split(b"/|")
+    missing = alleles.missing() & (alleles.length == 1)
+    slow_values, ok = alleles.parse_int(lo=0)
+    ok |= missing
+    slow_values = np.where(missing, -1, slow_values)
+    owner = slow[np.repeat(np.arange(len(slow)), slow_counts)]
+    counts[slow] = slow_counts
     seps = slot.buf.positions(b"/|")
-    lo = np.searchsorted(seps, gt.start)
-    first_sep = slot.buf.data[seps[np.minimum(lo, len(seps) - 1)]] if len(seps) else 0
-    phased_cell = (counts > 1) & (first_sep == ord("|"))
-    phased = np.zeros(len(slot), dtype=bool)
-    phased[cells] = phased_cell
-    all_counts = np.zeros(len(slot), dtype=np.int64)
-    all_counts[cells] = counts
+    if len(seps) and len(slow):
+        first_sep = data[seps[np.minimum(np.searchsorted(seps, gt.start), len(seps) - 1)]]
+        phased[slow] = (slow_counts > 1) & (first_sep == ord("|"))
+    offsets = np.cumsum(counts) - counts
+    values = np.full(int(counts.sum()), -1, dtype=np.int64)
+    fast_cells = np.flatnonzero(fast)
+    values[offsets[fast_cells]] = np.where(b0[fast_cells] == DOT, -1, d0[fast_cells].astype(np.int64))
+    values[offsets[fast_cells] + 1] = np.where(
+        b2[fast_cells] == DOT, -1, d2[fast_cells].astype(np.int64)
+    )
+    within = np.arange(len(owner)) - np.repeat(np.cumsum(slow_counts) - slow_counts, slow_counts)
+    values[offsets[owner] + within] = slow_values
+    broken = np.zeros(n, dtype=bool)
+    broken[owner[~ok]] = True
+    fail(broken, lambda c, j: f"GT '{slot.text(c)}' of sample column {j} is not a genotype")
+    cell_of_value = np.repeat(np.arange(n), counts)
+    beyond = np.zeros(n, dtype=bool)
+    beyond[cell_of_value[values > n_alt[cell_of_value]]] = True
+    fail(
+        beyond & ~broken,
+        lambda c, j: f"GT '{slot.text(c)}' of sample column {j} exceeds the {n_alt[c]} ALT allele(s)",
+    )
     calls = list_array(
-        all_counts,
-        numpy_array(np.where(ok, values, -1), np.ones(len(values), bool), pa.int32()),
-        present,
-        pa.list_(pa.int32()),
+        counts, pa.array(values.astype(np.int32)), present, pa.list_(pa.int32())
     )
     return calls, pa.array(phased, pa.bool_())

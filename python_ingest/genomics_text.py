@@ -10,9 +10,10 @@ by gathering their bytes into one buffer, without a Python string per value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,12 +26,17 @@ FLOAT_PATTERN = (
 )
 
 
-@dataclass
+PAD = 32  # zero bytes around the text: fixed-width reads never leave the buffer
+
+
 class Buffer:
     """The decompressed text as bytes, with the positions of each separator found once."""
 
-    data: np.ndarray  # uint8
-    _positions: dict[bytes, np.ndarray] = field(default_factory=dict)
+    def __init__(self, text: bytes) -> None:
+        self.padded = np.zeros(len(text) + 2 * PAD, dtype=np.uint8)
+        self.padded[PAD : PAD + len(text)] = np.frombuffer(text, dtype=np.uint8)
+        self.data = self.padded[PAD : PAD + len(text)]
+        self._positions: dict[bytes, np.ndarray] = {}
 
     def positions(self, chars: bytes) -> np.ndarray:
         """Sorted positions of any of ``chars`` (cached: one scan of the buffer per separator)."""
@@ -41,6 +47,11 @@ class Buffer:
                 mask |= self.data == c
             cached = self._positions[chars] = np.flatnonzero(mask)
         return cached
+
+    def windows(self, end: np.ndarray, width: int) -> np.ndarray:
+        """(n, width) bytes: the ``width`` bytes before each position in ``end`` (zero-padded)."""
+        view = as_strided(self.padded, (len(self.padded) - width + 1, width), (1, 1))
+        return view[end + (PAD - width)]
 
 
 @dataclass
@@ -62,10 +73,8 @@ class Spans:
         return Spans(self.buf, self.start[index], self.end[index])
 
     def first_byte(self) -> np.ndarray:
-        """The first byte of each value (0 for an empty one)."""
-        data = self.buf.data
-        safe = np.minimum(self.start, len(data) - 1)
-        return np.where(self.length > 0, data[safe], 0)
+        """The first byte of each value (0 for an empty one at the end of the text)."""
+        return self.buf.padded[self.start + PAD]
 
     def missing(self) -> np.ndarray:
         """``.`` (the VCF missing value) or empty."""
@@ -81,15 +90,19 @@ class Spans:
         lo = np.searchsorted(pos, self.start, "left")
         hi = np.searchsorted(pos, self.end, "left")
         counts = hi - lo + 1
+        if len(pos) == 0 or not (hi > lo).any():
+            return Spans(self.buf, self.start.copy(), self.end.copy()), counts
         total = int(counts.sum())
         parent = np.repeat(np.arange(len(self)), counts)
-        first = np.cumsum(counts) - counts
-        k = np.arange(total) - first[parent]
-        last = len(pos) - 1
-        prev_sep = pos[np.clip(lo[parent] + k - 1, 0, max(last, 0))] if len(pos) else 0
-        next_sep = pos[np.clip(lo[parent] + k, 0, max(last, 0))] if len(pos) else 0
-        start = np.where(k == 0, self.start[parent], prev_sep + 1)
-        end = np.where(k == counts[parent] - 1, self.end[parent], next_sep)
+        base = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        j = base + np.arange(total)  # index into pos of the separator after each part
+        bounds = np.append(pos, len(self.buf.data))
+        first = np.ones(total, dtype=bool)
+        first[1:] = parent[1:] != parent[:-1]
+        last = np.ones(total, dtype=bool)
+        last[:-1] = first[1:]
+        start = np.where(first, self.start[parent], bounds[np.maximum(j - 1, 0)] + 1)
+        end = np.where(last, self.end[parent], bounds[j])
         return Spans(self.buf, start, end), counts
 
     def strings(self, valid: np.ndarray | None = None) -> pa.Array:
@@ -117,26 +130,28 @@ class Spans:
     def parse_int(self, lo: int = INT32_MIN, hi: int = INT32_MAX) -> tuple[np.ndarray, np.ndarray]:
         """(value, ok) for every value: a signed decimal integer within ``[lo, hi]``.
 
+        The bytes are read as one right-aligned (n, width) matrix, a column at a time: a byte
+        before a value's first digit counts as a leading zero, so no per-value loop is needed.
         Missing values are not ok; callers test ``missing()`` first.
         """
-        data = self.buf.data
+        n = len(self)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
         first = self.first_byte()
         sign = (first == ord("-")) | (first == ord("+"))
-        negative = first == ord("-")
-        begin = self.start + sign
-        width = self.end - begin
+        width = self.length - sign
         ok = (width > 0) & (width <= 18)
-        value = np.zeros(len(self), dtype=np.int64)
-        top = len(data) - 1
-        for j in range(int(width.max(initial=0)) if len(self) else 0):
-            active = ok & (j < width)
-            if not active.any():
-                break
-            digit = data[np.minimum(begin + j, top)].astype(np.int64) - 48
-            good = (digit >= 0) & (digit <= 9)
-            ok &= ~active | good
-            value = np.where(active & good, value * 10 + digit, value)
-        value = np.where(negative, -value, value)
+        top = int(width.max(initial=0)) if ok.all() else int(np.where(ok, width, 0).max())
+        matrix = self.buf.windows(self.end, top) if top else np.zeros((n, 0), dtype=np.uint8)
+        value = np.zeros(n, dtype=np.int64 if top > 9 else np.int32)
+        skip = top - width
+        for j in range(top):
+            digit = matrix[:, j] - np.uint8(48)  # wraps: a non-digit is > 9
+            inside = skip <= j
+            ok &= (digit <= 9) | ~inside
+            value *= 10
+            value += digit * inside
+        value = np.where(first == ord("-"), -value.astype(np.int64), value)
         ok &= (value >= lo) & (value <= hi)
         return value, ok
 
@@ -168,6 +183,51 @@ def list_array(
 
 def numpy_array(values: np.ndarray, valid: np.ndarray, kind: pa.DataType) -> pa.Array:
     """An Arrow array from numpy values, null where ``valid`` is False."""
-    if values.dtype.kind in "iu":
-        values = np.where(valid, values, 0)
-    return pa.array(values, mask=~valid).cast(kind)
+    if pa.types.is_integer(kind):
+        values = np.where(valid, values, 0).astype(kind.to_pandas_dtype())
+    return pa.array(values, type=kind, mask=~valid)
+
+
+@dataclass
+class SampleTokens:
+    """Every ':'-separated value of every sample column of a block of lines, in file order.
+
+    Cells (one sample column of one line) are consecutive, so the values of cell ``c`` are
+    ``spans[first[c] : first[c] + counts[c]]``: the value of FORMAT position ``p`` is at
+    ``first[c] + p`` when ``p < counts[c]`` (trailing values may be dropped).
+    """
+
+    spans: Spans
+    first: np.ndarray  # index of each cell's first value
+    counts: np.ndarray  # number of values per cell
+
+    def slot(self, position: np.ndarray) -> tuple[Spans, np.ndarray]:
+        """The value at FORMAT ``position`` (per cell; -1 if absent) and where it is present."""
+        present = (position >= 0) & (position < self.counts)
+        index = np.where(present, self.first + position, 0)
+        return self.spans.take(index), present
+
+
+def sample_tokens(buf: Buffer, tab: np.ndarray, end: np.ndarray) -> SampleTokens:
+    """Tokenise the sample columns of each line: ``tab`` is the tab before the first sample.
+
+    One sorted array of the ':' / tab / newline positions serves every line: the tokens of a
+    line are the delimiters from its ``tab`` up to its end, and a tab starts the next cell. No
+    per-cell search and no per-cell Python.
+    """
+    delims = buf.positions(b":\t\n")
+    bounds = np.append(delims, len(buf.data))
+    lo = np.searchsorted(delims, tab)
+    hi = np.searchsorted(delims, end)
+    counts = hi - lo
+    total = int(counts.sum())
+    offsets = np.cumsum(counts) - counts
+    index = np.repeat(lo - offsets, counts)
+    index += np.arange(total)
+    start = bounds[index] + 1
+    stop = bounds[index + 1]
+    last = offsets + counts - 1
+    stop[last] = np.minimum(stop[last], end)  # a '\r' before the newline is no value
+    first = np.flatnonzero(buf.data[bounds[index]] == 9)
+    per_cell = np.diff(np.append(first, total))
+    return SampleTokens(Spans(buf, start, stop), first, per_cell)

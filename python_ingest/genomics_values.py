@@ -37,63 +37,61 @@ class Typed:
 
 def _scalar(
     spans: Spans, present: np.ndarray, kind: pa.DataType, declared: str
-) -> tuple[pa.Array, np.ndarray]:
-    """(array, bad) for scalar slots; ``present`` is False where the key is absent."""
+) -> tuple[np.ndarray | pa.Array, np.ndarray, np.ndarray]:
+    """(values, valid, bad) for scalar slots; ``present`` is False where the key is absent.
+
+    Values are numpy for numbers and booleans (null where not ``valid``), Arrow for strings.
+    """
     n = len(spans)
     if pa.types.is_boolean(kind):
-        return pa.array(present, pa.bool_()), np.zeros(n, dtype=bool)
+        return present.copy(), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
     valid = present & ~spans.missing()
     if pa.types.is_string(kind):
-        return spans.strings(valid), np.zeros(n, dtype=bool)
-    rows = np.flatnonzero(valid)
-    sub = spans.take(rows)
+        return spans.strings(valid), valid, np.zeros(n, dtype=bool)
     if pa.types.is_integer(kind):
-        values, ok = sub.parse_int()
-        if declared == "Float" and not ok.all():
-            floats, fok = sub.take(np.flatnonzero(~ok)).parse_float()
+        values, ok = spans.parse_int()  # every slot at once: an absent one is simply not ok
+        if declared == "Float" and (valid & ~ok).any():
+            redo = np.flatnonzero(valid & ~ok)
+            floats, fok = spans.take(redo).parse_float()
             rounded = np.rint(np.where(fok & np.isfinite(floats), floats, 0.0))
             usable = fok & (rounded >= INT32_MIN) & (rounded <= INT32_MAX)
-            fixed = np.flatnonzero(~ok)[usable]
-            values[fixed] = rounded[usable].astype(np.int64)
-            ok[fixed] = True
-    else:
-        values, ok = sub.parse_float()
-    bad = np.zeros(n, dtype=bool)
-    if not ok.all():
+            values = values.astype(np.int64)
+            values[redo[usable]] = rounded[usable].astype(np.int64)
+            ok[redo[usable]] = True
+    else:  # floats go through Arrow's parser: only the values that are there
+        rows = np.flatnonzero(valid)
+        sub_values, sub_ok = spans.take(rows).parse_float()
+        values, ok = np.zeros(n), np.zeros(n, dtype=bool)
+        values[rows], ok[rows] = sub_values, sub_ok
+    bad = valid & ~ok
+    if bad.any():
         # Several values of the right Type in a Number=1 field: null, not an error (Glow).
-        wrong = np.flatnonzero(~ok)
-        parts, counts = sub.take(wrong).split(b",")
+        wrong = np.flatnonzero(bad)
+        parts, counts = spans.take(wrong).split(b",")
         part_ok = parts.parse_int()[1] if pa.types.is_integer(kind) else parts.parse_float()[1]
         part_ok |= parts.missing()
         owner = np.repeat(np.arange(len(wrong)), counts)
-        all_ok = np.bincount(owner, weights=~part_ok, minlength=len(wrong)) == 0
-        misnumbered = all_ok & (counts > 1)
-        bad[rows[wrong[~misnumbered]]] = True
-        ok[wrong[misnumbered]] = False
-    full = np.zeros(n, dtype=values.dtype)
-    full[rows] = values
-    mask = np.zeros(n, dtype=bool)
-    mask[rows] = ok
-    return numpy_array(full, mask, kind), bad
+        all_ok = np.bincount(owner[~part_ok], minlength=len(wrong)) == 0
+        bad[wrong[all_ok & (counts > 1)]] = False
+    return values, valid & ok, bad
+
+
+def _arrow(values: np.ndarray | pa.Array, valid: np.ndarray, kind: pa.DataType) -> pa.Array:
+    return values if isinstance(values, pa.Array) else numpy_array(values, valid, kind)
 
 
 def typed_values(spans: Spans, present: np.ndarray, kind: pa.DataType, declared: str) -> Typed:
     """Convert one value per slot (``present`` False: the key is absent there) to ``kind``."""
     n = len(spans)
     if not pa.types.is_list(kind):
-        array, bad = _scalar(spans, present, kind, declared)
+        values, valid, bad = _scalar(spans, present, kind, declared)
         text = {int(i): spans.text(int(i)) for i in np.flatnonzero(bad)[:1000]}
-        return Typed(array, bad, text)
+        return Typed(_arrow(values, valid, kind), bad, text)
     item = kind.value_type
     slots = np.flatnonzero(present & ~spans.missing())
     parts, counts = spans.take(slots).split(b",")
     owner = np.repeat(slots, counts)
-    if pa.types.is_string(item):
-        part_missing = parts.missing()
-        values, part_bad = parts.strings(~part_missing), np.zeros(len(parts), dtype=bool)
-    else:
-        values, part_bad = _scalar(parts, np.ones(len(parts), dtype=bool), item, declared)
-        part_missing = ~np.asarray(values.is_valid()) & ~part_bad
+    values, part_valid, part_bad = _scalar(parts, np.ones(len(parts), dtype=bool), item, declared)
     bad = np.zeros(n, dtype=bool)
     bad[owner[part_bad]] = True
     text = {}
@@ -102,8 +100,11 @@ def typed_values(spans: Spans, present: np.ndarray, kind: pa.DataType, declared:
     # Null list where the key is absent, missing, or every element is missing.
     all_counts = np.zeros(n, dtype=np.int64)
     all_counts[slots] = counts
-    missing_per_slot = np.bincount(owner, weights=part_missing, minlength=n)
+    missing_per_slot = np.bincount(owner[~part_valid], minlength=n)
     valid = (all_counts > 0) & (missing_per_slot < all_counts)
-    keep = valid[owner] if len(owner) else np.zeros(0, dtype=bool)
-    values = values.filter(pa.array(keep)) if len(values) else values
-    return Typed(list_array(np.where(valid, all_counts, 0), values, valid, kind), bad, text)
+    if not valid[slots].all():  # drop the elements of the lists that became null
+        keep = valid[owner]
+        values = values.filter(pa.array(keep)) if isinstance(values, pa.Array) else values[keep]
+        part_valid = part_valid[keep]
+    array = _arrow(values, part_valid, item)
+    return Typed(list_array(np.where(valid, all_counts, 0), array, valid, kind), bad, text)

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from python_ingest.genomics_genotypes import parse_genotypes
 from python_ingest.genomics_info import parse_info
 from python_ingest.genomics_schema import BASE_FIELDS, Header
-from python_ingest.genomics_text import Buffer, Spans, list_array
+from python_ingest.genomics_text import Buffer, Spans, list_array, sample_tokens
 from python_ingest.model import READER_LINEAGE
 
 # REF: A,C,G,T,N plus the IUPAC ambiguity codes (never the letters E F I J L O P Q X Z).
@@ -48,21 +48,49 @@ class BodyResult:
     records: int = 0
 
 
+BLOCK_BYTES = 8 << 20  # lines are parsed in blocks of about this much text: bounded memory
+
+
 class VcfBody:
-    """Parses every data line after the header of one decompressed VCF text."""
+    """Parses every data line after the header of one decompressed VCF text, block by block."""
 
     def __init__(self, text: bytes, header: Header, body_start: int) -> None:
-        self.header = header
-        self.text = text
-        self.buf = Buffer(np.frombuffer(text, dtype=np.uint8))
+        self.text, self.header, self.body_start = text, header, body_start
+
+    def parse(self) -> BodyResult:
+        text, header = self.text, self.header
+        body = text[self.body_start :]
+        uses_gt = "GT" in header.formats or re.search(rb"\tGT[:\t\r\n]", body) is not None
+        tables, result = [], BodyResult(pa.table({}))
+        start, line_no = self.body_start, header.lines + 1
+        while start < len(text):
+            cut = text.find(b"\n", min(start + BLOCK_BYTES, len(text) - 1))
+            stop = len(text) if cut < 0 else cut + 1
+            table, errors, records = _Block(text[start:stop], header, line_no, uses_gt).parse()
+            tables.append(table)
+            result.errors += errors
+            result.records += records
+            line_no += text.count(b"\n", start, stop)
+            start = stop
+        if not tables:
+            tables.append(_Block(b"", header, line_no, uses_gt).parse()[0])
+        result.table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        return result
+
+
+class _Block:
+    """Whole lines of the body, parsed column-wise."""
+
+    def __init__(self, text: bytes, header: Header, first_line_no: int, uses_gt: bool) -> None:
+        self.header, self.text, self.uses_gt = header, text, uses_gt
+        self.buf = Buffer(text)
         nl = self.buf.positions(b"\n")
-        nl = nl[nl >= body_start]
-        starts = np.concatenate([[body_start], nl + 1]).astype(np.int64)
+        starts = np.concatenate([[0], nl + 1]).astype(np.int64)
         ends = np.concatenate([nl, [len(text)]]).astype(np.int64)
-        line_no = header.lines + 1 + np.arange(len(starts))
+        line_no = first_line_no + np.arange(len(starts))
         data = self.buf.data
-        cr = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("\r"))
-        ends = ends - cr
+        if len(data):
+            ends = ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("\r")))
         lines = Spans(self.buf, starts, ends)
         record = (lines.length > 0) & (lines.first_byte() != ord("#"))
         self.lines = lines.take(np.flatnonzero(record))
@@ -75,7 +103,7 @@ class VcfBody:
             if row not in self.errors:
                 self.errors[row] = reason(row)
 
-    def parse(self) -> BodyResult:
+    def parse(self) -> tuple[pa.Table, list[tuple[str, str, bytes]], int]:
         lines, header = self.lines, self.header
         n = len(lines)
         tabs = self.buf.positions(b"\t")
@@ -105,7 +133,7 @@ class VcfBody:
             (self._locator(r), reason, self._line_bytes(r))
             for r, reason in sorted(self.errors.items())
         ]
-        return BodyResult(table, errors, n)
+        return table, errors, n
 
     def _column(self, lo: np.ndarray, n_cols: np.ndarray, rows: np.ndarray, j: int) -> Spans:
         """Column ``j`` (0-based) of the given lines, which have at least ``j + 1`` columns."""
@@ -176,23 +204,16 @@ class VcfBody:
     def _genotypes(
         self, rows: np.ndarray, lo: np.ndarray, n_cols: np.ndarray, n_alt: np.ndarray
     ) -> pa.Array:
-        n_samples = len(self.header.samples)
         has_format = n_cols > 8
         formats = self._column(lo, np.maximum(n_cols, 9), rows, 8)
         formats = Spans(
             self.buf, np.where(has_format, formats.start, 0), np.where(has_format, formats.end, 0)
         )
-        if n_samples:
+        tokens = None
+        if self.header.samples and len(rows):
             tabs = self.buf.positions(b"\t")
-            j = np.arange(9, 9 + n_samples)
-            starts = tabs[lo[:, None] + j - 1] + 1
-            ends = np.empty_like(starts)
-            ends[:, :-1] = tabs[lo[:, None] + j[:-1]]
-            ends[:, -1] = self.lines.end[rows]
-            cells = Spans(self.buf, starts.ravel(), ends.ravel())
-        else:
-            cells = Spans(self.buf, np.zeros(0, np.int64), np.zeros(0, np.int64))
-        result = parse_genotypes(formats, cells, self.header, n_alt)
+            tokens = sample_tokens(self.buf, tabs[lo + 8], self.lines.end[rows])
+        result = parse_genotypes(formats, tokens, self.header, n_alt, self.uses_gt)
         for i, reason in result.errors.items():
             self.errors.setdefault(int(rows[i]), reason)
         return result.array
@@ -254,6 +275,6 @@ class VcfBody:
         empty = Spans(self.buf, np.zeros(0, np.int64), np.zeros(0, np.int64))
         info = parse_info(empty, self.header)
         fields += [pa.field(k, v.type) for k, v in info.columns.items()]
-        genotypes = parse_genotypes(empty, empty, self.header, np.zeros(0, np.int64)).array
-        fields.append(pa.field("genotypes", genotypes.type))
+        genotypes = parse_genotypes(empty, None, self.header, np.zeros(0, np.int64), self.uses_gt)
+        fields.append(pa.field("genotypes", genotypes.array.type))
         return pa.schema(fields).empty_table()

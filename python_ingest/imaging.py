@@ -29,14 +29,15 @@ without re-parsing headers) and decode pixels, which bronze deliberately never d
 from __future__ import annotations
 
 import io
+import os
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
 from pydicom import dcmread
 from pydicom.dataset import FileDataset
 from pydicom.filereader import read_dataset
@@ -54,17 +55,11 @@ from python_ingest.imaging_parse import (
     looks_like_dicom,
     read_pixel_element,
 )
-from python_ingest.model import (
-    READER_LINEAGE,
-    RECORD_HASH,
-    SOURCE_LOCATOR,
-    FileOutcome,
-    Quarantined,
-    record_hash,
-)
+from python_ingest.imaging_schema import COLUMNS, SCHEMA, TABLE, fields, one_row_table
+from python_ingest.model import RECORD_HASH, SOURCE_LOCATOR, FileOutcome, Quarantined, record_hash
 
-TABLE = "imaging_instances"
-MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+__all__ = ["SCHEMA", "TABLE", "ImagingReader"]
+
 # Syntaxes whose Pixel Data is native (its length is fixed by the image geometry).
 NATIVE_SYNTAXES = {
     "1.2.840.10008.1.2",  # Implicit VR Little Endian
@@ -73,84 +68,6 @@ NATIVE_SYNTAXES = {
     "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired)
 }
 
-_LIST = pa.list_(pa.float64())
-SCHEMA = pa.schema(
-    [
-        pa.field("file_path", pa.string(), nullable=False),  # relative to the source folder
-        pa.field("sop_class_uid", pa.string()),
-        pa.field("sop_class_name", pa.string()),
-        pa.field("sop_instance_uid", pa.string(), nullable=False),
-        pa.field("series_instance_uid", pa.string()),
-        pa.field("study_instance_uid", pa.string()),
-        pa.field("patient_id", pa.string()),
-        pa.field("accession_number", pa.string()),
-        pa.field("modality", pa.string()),
-        pa.field("body_part_examined", pa.string()),
-        pa.field("study_date", pa.date32()),
-        pa.field("series_date", pa.date32()),
-        pa.field("study_time", pa.string()),  # ISO HH:MM:SS[.ffffff], local time
-        pa.field("rows", pa.int32()),
-        pa.field("columns", pa.int32()),
-        pa.field("number_of_frames", pa.int32()),
-        pa.field("samples_per_pixel", pa.int32()),
-        pa.field("bits_allocated", pa.int32()),
-        pa.field("bits_stored", pa.int32()),
-        pa.field("pixel_representation", pa.int32()),
-        pa.field("photometric_interpretation", pa.string()),
-        pa.field("transfer_syntax_uid", pa.string()),
-        pa.field("transfer_syntax_name", pa.string()),
-        pa.field("has_file_meta", pa.bool_(), nullable=False),
-        pa.field("has_pixel_data", pa.bool_(), nullable=False),
-        pa.field("pixel_data_bytes", pa.int64()),
-        pa.field("pixel_data_offset", pa.int64()),  # null when inside a deflated stream
-        pa.field("pixel_spacing", _LIST),
-        pa.field("slice_thickness", pa.float64()),
-        pa.field("spacing_between_slices", pa.float64()),
-        pa.field("image_position_patient", _LIST),
-        pa.field("image_orientation_patient", _LIST),
-        pa.field("rescale_intercept", pa.float64()),
-        pa.field("rescale_slope", pa.float64()),
-        pa.field("instance_number", pa.int32()),
-        pa.field("series_number", pa.int32()),
-        pa.field("manufacturer", pa.string()),
-        pa.field("institution_name", pa.string()),
-        pa.field("header_json", pa.string(), nullable=False),
-        *READER_LINEAGE,
-    ]
-)
-_ROW_TYPE = pa.struct(list(SCHEMA))
-
-# (column, DICOM JSON key, converter) for the columns read straight from the header.
-_TEXT = hdr.text
-_COLUMNS: tuple[tuple[str, str, Any], ...] = (
-    ("series_instance_uid", "0020000E", _TEXT),
-    ("study_instance_uid", "0020000D", _TEXT),
-    ("patient_id", "00100020", _TEXT),
-    ("accession_number", "00080050", _TEXT),
-    ("modality", "00080060", _TEXT),
-    ("body_part_examined", "00180015", _TEXT),
-    ("study_date", "00080020", hdr.date),
-    ("series_date", "00080021", hdr.date),
-    ("study_time", "00080030", hdr.time_of_day),
-    ("rows", "00280010", hdr.integer),
-    ("columns", "00280011", hdr.integer),
-    ("samples_per_pixel", "00280002", hdr.integer),
-    ("bits_allocated", "00280100", hdr.integer),
-    ("bits_stored", "00280101", hdr.integer),
-    ("pixel_representation", "00280103", hdr.integer),
-    ("photometric_interpretation", "00280004", _TEXT),
-    ("pixel_spacing", "00280030", hdr.doubles),
-    ("slice_thickness", "00180050", hdr.number),
-    ("spacing_between_slices", "00180088", hdr.number),
-    ("image_position_patient", "00200032", hdr.doubles),
-    ("image_orientation_patient", "00200037", hdr.doubles),
-    ("rescale_intercept", "00281052", hdr.number),
-    ("rescale_slope", "00281053", hdr.number),
-    ("instance_number", "00200013", hdr.integer),
-    ("series_number", "00200011", hdr.integer),
-    ("manufacturer", "00080070", _TEXT),
-    ("institution_name", "00080080", _TEXT),
-)
 _SUMMARY = (
     "sop_class_uid", "modality", "study_instance_uid", "series_instance_uid", "accession_number",
     "transfer_syntax_uid", "rows", "columns", "number_of_frames", "bits_allocated",
@@ -207,20 +124,22 @@ class ImagingReader:
         if pixel is not None:
             row["pixel_data_bytes"] = pixel.length
             row["pixel_data_offset"] = None if header.deflated else pixel.value_offset
-        row["header_json"] = orjson.dumps(document).decode()
+        row["header_json"] = orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
         row[SOURCE_LOCATOR] = locator
         row[RECORD_HASH] = record_hash(data)
-        batch = pa.RecordBatch.from_struct_array(pa.array([row], type=_ROW_TYPE))
-        table = pa.Table.from_batches([batch], schema=SCHEMA)
-        return FileOutcome(tables={TABLE: table}, records_read=1, records_landed=1)
+        return FileOutcome(tables={TABLE: one_row_table(row)}, records_read=1, records_landed=1)
 
     def _relative(self, path: Path) -> str:
-        root = self._root
-        if root is None:
+        """The path below the source folder (string prefix: pathlib costs more than a parse)."""
+        if self._root is None:
             return path.as_posix()
-        if not path.is_relative_to(root):  # the job passes resolved paths; others may not
-            path = path.resolve()
-        return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+        prefix = str(self._root).rstrip(os.sep) + os.sep
+        name = str(path)
+        if not name.startswith(prefix):  # the job passes resolved paths; others may not
+            name = str(path.resolve())
+        if not name.startswith(prefix):
+            return path.as_posix()
+        return name[len(prefix) :].replace(os.sep, "/")
 
 
 def _is_dicom_candidate(path: Path) -> bool:
@@ -245,6 +164,10 @@ def _parse(data: bytes) -> _Header:
         warnings.simplefilter("always")
         try:
             ds = dcmread(stream, stop_before_pixels=True, force=force)
+        except zlib.error as exc:  # Deflated Explicit VR Little Endian whose stream is cut
+            raise NotAnInstance(
+                f"truncated or corrupt deflated data set (zlib: {exc}); the header is unreadable"
+            ) from exc
         except Exception as exc:
             how = "read as a bare data set without File Meta Information, " if force else ""
             raise NotAnInstance(
@@ -269,38 +192,35 @@ def _identify(header: _Header, row: dict[str, Any]) -> dict[str, Any]:
     which is how a DICOMDIR (whose data set has no SOP Common module) is identified.
     """
     ds = header.ds
-    meta = ds.file_meta
-    document: dict[str, Any] = {}
-    if len(meta):
-        hdr.dataset_json(meta, document)
-    hdr.dataset_json(ds, document)
-    instance_uid = _TEXT(document, "00080018")
-    class_uid = _TEXT(document, "00080016")
-    if not len(meta):
+    has_meta = bool(len(ds.file_meta))
+    document, typed = hdr.header_json((ds.file_meta, ds) if has_meta else (ds,), fields)
+    instance_uid = typed.get("_sop_instance_uid")
+    class_uid = typed.get("_sop_class_uid")
+    if not has_meta:
         if not (_is_uid(instance_uid) and _is_uid(class_uid)):
             raise NotAnInstance(
                 "not a DICOM instance: the file has no File Meta Information and its data set "
                 "has no valid SOP Class UID (0008,0016) and SOP Instance UID (0008,0018)"
             )
     else:
-        instance_uid = instance_uid or _TEXT(document, "00020003")
-        class_uid = class_uid or _TEXT(document, "00020002")
+        instance_uid = instance_uid or typed.get("_media_sop_instance_uid")
+        class_uid = class_uid or typed.get("_media_sop_class_uid")
         if not instance_uid:
             raise NotAnInstance(
                 "not a DICOM instance: neither the data set (0008,0018) nor the File Meta "
                 "Information (0002,0003) has a SOP Instance UID"
             )
-    syntax = _TEXT(document, "00020010") if len(meta) else None
+    for column in COLUMNS:
+        row[column] = typed.get(column)
+    syntax = row["transfer_syntax_uid"]
     row.update(
         sop_class_uid=class_uid,
         sop_class_name=_uid_name(class_uid),
         sop_instance_uid=instance_uid,
-        transfer_syntax_uid=syntax,
         transfer_syntax_name=_uid_name(syntax),
-        has_file_meta=bool(len(meta)),
+        has_file_meta=has_meta,
+        number_of_frames=typed.get("_number_of_frames"),
     )
-    for column, key, convert in _COLUMNS:
-        row[column] = convert(document, key)
     return document
 
 
@@ -314,13 +234,12 @@ def _check_pixels(
     if len(buf) - stop >= 4:
         group, element = struct.unpack_from("<HH" if is_little else ">HH", buf, stop)
         tag = group << 16 | element
-    frames = hdr.integer(document, "00280008")
     row["has_pixel_data"] = tag in PIXEL_TAGS
     if tag not in PIXEL_TAGS:
-        row["number_of_frames"] = frames
         _check_header_end(header)
         return None
-    row["number_of_frames"] = frames if frames is not None else 1  # single-frame IODs
+    if row["number_of_frames"] is None:  # single-frame IODs have no Number of Frames
+        row["number_of_frames"] = 1
     pixel = read_pixel_element(buf, stop, little_endian=is_little, implicit_vr=is_implicit)
     syntax = row["transfer_syntax_uid"]
     if not pixel.encapsulated and (syntax is None or syntax in NATIVE_SYNTAXES):
@@ -356,7 +275,7 @@ def _read_tail(header: _Header, start: int, document: dict[str, Any]) -> None:
             )
     except Exception:
         return
-    hdr.dataset_json(tail, document)
+    document.update(hdr.header_json((tail,), lambda _: {})[0])
 
 
 def _check_header_end(header: _Header) -> None:

@@ -18,6 +18,7 @@ Bronze keeps what the device cloud sent, typed where the type is part of the con
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -143,25 +144,25 @@ class ParsedTimes:
 _ISO_Z = "%Y-%m-%dT%H:%M:%SZ"  # what device clouds send almost always: parsed in Arrow
 
 
-def parse_iso_times(values: Sequence[object], raw: pa.Array | None = None) -> ParsedTimes:
+def parse_iso_times(raw: pa.Array, values: Sequence[object] | None = None) -> ParsedTimes:
     """ISO 8601 strings to (UTC instant, local wall clock), vectorized for the ``...Z`` form.
 
     Anything else Python's ``fromisoformat`` understands (fractions, ``+02:00`` offsets, no
     offset at all) goes through a per-value path; a value without an offset has a wall clock but
     no instant, so ``utc`` stays null for it. Non-string values (epoch numbers) are not times.
-    ``raw`` is ``values`` as a string array when the caller already built it; callers pass
-    several time fields at once (one Arrow call instead of three) and slice.
+    ``raw`` holds the values as text; ``values``, when given, are the values as sent (a JSON
+    number in ``raw`` as text is still not a time). Callers pass several time fields at once
+    (one Arrow call instead of three) and slice.
     """
-    raw = string_array(values) if raw is None else raw
     fast = pc.strptime(raw, format=_ISO_Z, unit="us", error_is_null=True)
-    bad = np.zeros(len(values), dtype=bool)
+    bad = np.zeros(len(raw), dtype=bool)
     if fast.null_count == raw.null_count:  # every present value had the common form
         return ParsedTimes(raw, fast.cast(UTC_TS), fast, bad)
     local_us = pc.fill_null(fast.cast(pa.int64()), 0).to_numpy(False).copy()
     local_ok = pc.is_valid(fast).to_numpy(False).copy()
     utc_us, utc_ok = local_us.copy(), local_ok.copy()
     for i in np.flatnonzero(pc.and_(pc.is_valid(raw), pc.is_null(fast)).to_numpy(False)):
-        value = values[i]
+        value = raw[i].as_py() if values is None else values[i]
         when = _fromisoformat(value) if isinstance(value, str) else None
         if when is None:
             bad[i] = True
@@ -205,6 +206,12 @@ def parse_local_times(raw: pa.Array, formats: Sequence[str]) -> tuple[pa.Array, 
 def finish(columns: dict[str, pa.Array], schema: pa.Schema, extras: Sequence[str]) -> pa.Table:
     """The file's table: known columns in schema order, extras as strings, then lineage."""
     n = len(next(iter(columns.values()))) if columns else 0
+    full = _full_schema(schema, tuple(extras))
+    arrays = [columns[f.name] if f.name in columns else pa.nulls(n, f.type) for f in full]
+    return pa.Table.from_arrays(arrays, schema=full)
+
+
+@functools.lru_cache(maxsize=256)
+def _full_schema(schema: pa.Schema, extras: tuple[str, ...]) -> pa.Schema:
     fields = [*schema, *(pa.field(name, pa.string()) for name in extras), *READER_LINEAGE]
-    arrays = [columns.get(f.name, pa.nulls(n, f.type)) for f in fields]
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    return pa.schema(fields)

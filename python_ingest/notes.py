@@ -1,0 +1,240 @@
+"""Clinical notes: plain-text note files (with the export's manifest) and NDJSON note exports.
+
+Bronze table ``notes``, one row per note, restricted: ``text`` is the raw note and carries PHI
+(names, MRN, dates, phone numbers) exactly as the EHR wrote it; de-identification is silver's job.
+
+Units of accounting (``records_read == records_landed + quarantined`` per file):
+
+* a ``*.txt`` file is one note. Its metadata comes from the manifest that describes it
+  (``python_ingest.notes_manifest``); a file no manifest row describes still lands, with its
+  file name (without ``.txt``) as ``note_id`` and null metadata. Locator: the note_id (what an
+  EHR calls the note). ``_record_hash`` is the sha256 of the file's bytes; ``text_sha256`` that of
+  the decoded text (they differ only when a UTF-8 byte-order mark was dropped) and is the
+  content fingerprint silver de-duplicates on.
+* ``manifest.csv`` lands nothing itself: its unit is the rows no text file accounts for
+  (dangling, repeated or malformed rows), each quarantined with ``line N`` and the reason.
+* ``*.ndjson`` / ``*.jsonl``: one note object per line (``text`` or ``note_text``/``body``/
+  ``content``, plus the manifest's field names); locator ``line N``, hash of the line's bytes.
+
+A note whose body is empty or whitespace-only (a failed export, an unsigned draft), or that is
+not UTF-8, is quarantined with the reason. ``note_datetime`` is local wall-clock time: EHR note
+exports write it without an offset, so it is a timestamp without time zone (Spark/Delta
+``TIMESTAMP_NTZ``) parsed from ISO 8601 (or US ``M/D/YYYY h:mm``), and ``note_datetime_raw``
+keeps the string as written (an offset, if one was written, is kept only there). A date-time that
+does not parse leaves ``note_datetime`` null and does not hold the note back: the raw string stays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+
+from python_ingest.model import READER_LINEAGE, FileOutcome, Quarantined
+from python_ingest.notes_manifest import (
+    MANIFEST_NAME,
+    absolute,
+    canonical,
+    is_note_text,
+    load_index,
+    manifest_for,
+    unclaimed_rows,
+)
+
+NOTES = "notes"
+NOTES_SCHEMA = pa.schema(
+    [
+        pa.field("note_id", pa.string()),
+        pa.field("patient_mrn", pa.string()),
+        pa.field("note_type", pa.string()),
+        pa.field("loinc_document_code", pa.string()),
+        pa.field("author", pa.string()),
+        pa.field("note_datetime", pa.timestamp("us")),  # local wall clock, no zone
+        pa.field("note_datetime_raw", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("char_count", pa.int64()),
+        pa.field("text_sha256", pa.string()),
+        pa.field("manifest_file", pa.string()),  # absolute path, as _source_file names files
+        pa.field("manifest_line", pa.int64()),
+        pa.field("extra_fields", pa.string()),  # other manifest columns / object fields, as JSON
+        pa.field("source_format", pa.string(), nullable=False),  # text | ndjson
+        *READER_LINEAGE,
+    ]
+)
+_ROW = pa.struct(list(NOTES_SCHEMA))
+_METADATA = ("patient_mrn", "note_type", "loinc_document_code", "author")
+_TEXT_KEYS = ("text", "note_text", "body", "content")
+_US_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
+_NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+
+
+def file_kind(path: Path) -> str | None:
+    """``manifest``, ``text``, ``ndjson`` or None (not a notes file)."""
+    if path.name.lower() == MANIFEST_NAME:
+        return "manifest"
+    if is_note_text(path):
+        return "text"
+    if path.suffix.lower() in _NDJSON_SUFFIXES:
+        return "ndjson"
+    return None
+
+
+class NotesReader:
+    """Lands a folder of clinical notes; stateless (manifests are cached per process)."""
+
+    modality = "notes"
+    tables = (NOTES,)
+
+    def discover(self, source: Path) -> list[Path]:
+        """Note texts, manifests and NDJSON exports under ``source``, skipping hidden folders."""
+        return sorted(
+            p
+            for p in source.rglob("*")
+            if file_kind(p) is not None
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(source).parts)
+        )
+
+    def read(self, path: Path) -> FileOutcome:
+        path = absolute(path)  # once: the manifest index is keyed by absolute paths
+        kind = file_kind(path)
+        if kind == "manifest":
+            bad = unclaimed_rows(load_index(path))
+            return FileOutcome(quarantined=bad, records_read=len(bad))
+        if kind == "ndjson":
+            return _read_ndjson(path)
+        return _read_text(path)
+
+
+def _read_text(path: Path) -> FileOutcome:
+    """One note file, joined to the manifest row that describes it."""
+    data = path.read_bytes()
+    manifest = manifest_for(path)
+    index = load_index(manifest) if manifest is not None else None
+    row = index.row_for(path) if index is not None and index.header_problem is None else None
+    values = row.values if row is not None else {}
+    note_id = values.get("note_id") or path.stem
+    problem, text = _decode(data)
+    if problem is not None:
+        return _rejected(note_id, problem, data)
+    record = _record(values, text, note_id, data)
+    if row is not None and index is not None:
+        record["manifest_file"] = str(index.path)
+        record["manifest_line"] = row.line
+        record["extra_fields"] = _json_or_none(row.extra)
+    record.update(source_format="text", _source_locator=note_id)
+    return _landed([record])
+
+
+def _read_ndjson(path: Path) -> FileOutcome:
+    """One note object per line; bad lines are quarantined, the others land."""
+    records: list[dict] = []
+    bad: list[Quarantined] = []
+    for number, line in enumerate(path.read_bytes().split(b"\n"), 1):
+        line = line.removesuffix(b"\r")
+        if not line.strip():
+            continue
+        locator = f"line {number}"
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            bad.append(Quarantined(locator, f"the line is not valid JSON ({exc})", line))
+            continue
+        if not isinstance(obj, dict):
+            bad.append(Quarantined(locator, "the line is JSON but not a note object", line))
+            continue
+        values: dict[str, str] = {}
+        extra: dict[str, object] = {}
+        text: object = None
+        for key, value in obj.items():
+            column = canonical(key)
+            if key.lower() in _TEXT_KEYS and text is None:
+                text = value
+            elif column is not None and column != "file" and column not in values:
+                values[column] = value if isinstance(value, str) else orjson.dumps(value).decode()
+            else:
+                extra[key] = value
+        if not isinstance(text, str):
+            reason = "the note object has no text field" if text is None else "text is not a string"
+            bad.append(Quarantined(locator, reason, line))
+            continue
+        if not text.strip():
+            bad.append(Quarantined(locator, _EMPTY.format(n=len(text)), line))
+            continue
+        record = _record(values, text, values.get("note_id") or None, line)
+        record.update(extra_fields=_json_or_none(extra), source_format="ndjson")
+        record["_source_locator"] = locator
+        records.append(record)
+    outcome = _landed(records) if records else FileOutcome()
+    outcome.quarantined = bad
+    outcome.records_read = len(records) + len(bad)
+    return outcome
+
+
+_EMPTY = "note body is empty or whitespace-only ({n} characters)"
+
+
+def _decode(data: bytes) -> tuple[str | None, str]:
+    """(problem, text): UTF-8 (a byte-order mark dropped), non-empty after whitespace."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (
+            f"the note is not UTF-8 text (byte 0x{data[exc.start]:02X} at offset {exc.start})",
+            "",
+        )
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        return _EMPTY.format(n=len(text)), text
+    return None, text
+
+
+def _record(values: dict[str, str], text: str, note_id: str | None, raw: bytes) -> dict:
+    raw_when = values.get("note_datetime") or None
+    record: dict[str, object] = {name: values.get(name) or None for name in _METADATA}
+    record.update(
+        note_id=note_id,
+        note_datetime=_parse_datetime(raw_when),
+        note_datetime_raw=raw_when,
+        text=text,
+        char_count=len(text),
+        text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        _record_hash=hashlib.sha256(raw).hexdigest(),
+    )
+    return record
+
+
+def _parse_datetime(raw: str | None) -> dt.datetime | None:
+    """The wall-clock time as written (an offset, if any, is dropped: it stays in the raw)."""
+    if raw is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw).replace(tzinfo=None)
+    except ValueError:
+        pass
+    for fmt in _US_FORMATS:
+        try:
+            return dt.datetime.strptime(raw, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _json_or_none(values: dict) -> str | None:
+    return orjson.dumps(values).decode() if values else None
+
+
+def _rejected(locator: str, reason: str, payload: bytes) -> FileOutcome:
+    return FileOutcome(quarantined=[Quarantined(locator, reason, payload)], records_read=1)
+
+
+def _landed(records: list[dict]) -> FileOutcome:
+    # One struct conversion in C++: a text file is a one-row table, so per-call cost is all.
+    rows = pa.array(records, _ROW)
+    table = pa.Table.from_arrays(rows.flatten(), schema=NOTES_SCHEMA)
+    return FileOutcome(
+        tables={NOTES: table}, records_read=len(records), records_landed=len(records)
+    )

@@ -1,0 +1,239 @@
+"""The note manifest of an EHR notes export, and which manifest row describes which text file.
+
+An export is a folder of ``*.txt`` notes plus ``manifest.csv`` (note_id, patient_mrn, note_type,
+loinc_document_code, author, note_datetime, file relative to the manifest's folder). A text file
+takes its metadata from the ``manifest.csv`` in its own folder, else in its parent folder (the
+generator's ``notes/manifest.csv`` + ``notes/text/<id>.txt``): the row whose ``file`` is that
+text file, else (rows without a ``file``) the row whose ``note_id`` is the file's stem.
+
+Every manifest row is accounted for exactly once: a row that describes a text file is accounted
+with that file (it lands, or is quarantined, as the note); every other row (its file is missing,
+is not a ``.txt`` note, lies where no text file would look for this manifest, repeats a file an
+earlier row describes, or the row is malformed) is quarantined by the manifest's own unit, which
+lands nothing. The index is built once per manifest version per process (the reader stays
+stateless and picklable; each worker of the job reads the manifest once).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_ingest.model import Quarantined
+
+MANIFEST_NAME = "manifest.csv"
+COLUMNS = (
+    "note_id",
+    "patient_mrn",
+    "note_type",
+    "loinc_document_code",
+    "author",
+    "note_datetime",
+    "file",
+)
+# Header spellings seen in EHR note extracts, compared lower-case without punctuation.
+_ALIASES = {
+    "noteid": "note_id",
+    "documentid": "note_id",
+    "patientmrn": "patient_mrn",
+    "mrn": "patient_mrn",
+    "notetype": "note_type",
+    "documenttype": "note_type",
+    "loincdocumentcode": "loinc_document_code",
+    "loinccode": "loinc_document_code",
+    "loinc": "loinc_document_code",
+    "author": "author",
+    "authorname": "author",
+    "notedatetime": "note_datetime",
+    "notedate": "note_datetime",
+    "datetime": "note_datetime",
+    "file": "file",
+    "filename": "file",
+    "filepath": "file",
+    "path": "file",
+}
+
+
+def canonical(name: str) -> str | None:
+    """The manifest column a header names, or None for a column we carry as extra."""
+    return _ALIASES.get(re.sub(r"[^a-z0-9]", "", name.lower()))
+
+
+def absolute(path: Path) -> Path:
+    """An absolute, normalized path without touching the disk (the job passes resolved paths;
+    ``resolve()`` would cost a system call per path component, per note)."""
+    return Path(os.path.normpath(path.absolute()))
+
+
+def is_note_text(path: Path) -> bool:
+    return path.suffix.lower() == ".txt"
+
+
+def manifest_for(text: Path) -> Path | None:
+    """The manifest that describes ``text`` (absolute): in its folder, else in the parent."""
+    for folder in (text.parent, text.parent.parent):
+        candidate = folder / MANIFEST_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    line: int
+    raw: str
+    values: dict[str, str]  # canonical column -> value ("" when empty)
+    extra: dict[str, str]  # other columns, as written
+
+
+@dataclass
+class ManifestIndex:
+    path: Path
+    header_problem: str | None = None
+    rows: list[ManifestRow] = field(default_factory=list)
+    malformed: list[Quarantined] = field(default_factory=list)
+    by_path: dict[Path, ManifestRow] = field(default_factory=dict)
+    by_id: dict[str, ManifestRow] = field(default_factory=dict)
+
+    def row_for(self, text: Path) -> ManifestRow | None:
+        """The row describing ``text`` (absolute; by file, else by note_id among rows without
+        a file)."""
+        row = self.by_path.get(text)
+        return row if row is not None else self.by_id.get(text.stem)
+
+    def target(self, row: ManifestRow) -> Path | None:
+        name = row.values.get("file", "").replace("\\", "/")
+        return absolute(self.path.parent / name) if name else None
+
+
+_CACHE: dict[Path, tuple[tuple[int, int], ManifestIndex]] = {}
+
+
+def load_index(manifest: Path) -> ManifestIndex:
+    """The index of ``manifest`` (absolute), re-read only when it changed (size or mtime)."""
+    stat = manifest.stat()
+    version = (stat.st_mtime_ns, stat.st_size)
+    cached = _CACHE.get(manifest)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    index = _build_index(manifest)
+    _CACHE[manifest] = (version, index)
+    return index
+
+
+def _build_index(manifest: Path) -> ManifestIndex:
+    index = ManifestIndex(manifest)
+    try:
+        text = manifest.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        index.header_problem = f"the manifest is not UTF-8 text (byte offset {exc.start})"
+        return index
+    records = _records(text)
+    first = next(records, None)
+    if first is None:
+        return index
+    header = [name.strip() for name in first[2]]
+    names = [canonical(name) for name in header]
+    if "note_id" not in names and "file" not in names:
+        index.header_problem = (
+            "not a notes manifest: the header has neither a note_id nor a file column "
+            f"({', '.join(header)[:200]})"
+        )
+        return index
+    for line, raw, fields in records:
+        if len(fields) != len(header):
+            reason = f"the row has {len(fields)} fields but the header has {len(header)}"
+            index.malformed.append(Quarantined(f"line {line}", reason, raw))
+            continue
+        values: dict[str, str] = {}
+        extra: dict[str, str] = {}
+        for name, column, value in zip(header, names, fields, strict=True):
+            if column is None:
+                extra[name] = value
+            else:
+                values.setdefault(column, value.strip())
+        row = ManifestRow(line, raw, values, extra)
+        index.rows.append(row)
+        target = index.target(row)
+        if target is not None:
+            index.by_path.setdefault(target, row)
+        elif values.get("note_id"):
+            index.by_id.setdefault(values["note_id"], row)
+    return index
+
+
+def _records(text: str) -> Iterator[tuple[int, str, list[str]]]:
+    """(first line number, raw text, fields) per CSV record; blank lines skipped."""
+    consumed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(text, newline=""):
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(lines())
+    first = 1
+    for fields in reader:
+        raw = "".join(consumed).rstrip("\r\n")
+        consumed.clear()
+        start, first = first, reader.line_num + 1
+        if fields and any(value.strip() for value in fields):
+            yield start, raw, fields
+
+
+def unclaimed_rows(index: ManifestIndex) -> list[Quarantined]:
+    """The manifest's rows that no text file accounts for, each with the reason."""
+    if index.header_problem is not None:
+        return [Quarantined("file", index.header_problem)]
+    bad = list(index.malformed)
+    for row in index.rows:
+        locator, target = f"line {row.line}", index.target(row)
+        note_id = row.values.get("note_id", "")
+        if target is not None:
+            reason = _file_problem(index, row, target)
+        elif not note_id:
+            reason = "the row names neither a note_id nor a file"
+        elif index.by_id.get(note_id) is not row:
+            reason = f"note_id {note_id} repeats line {index.by_id[note_id].line}"
+        else:
+            reason = _id_problem(index, note_id)
+        if reason is not None:
+            bad.append(Quarantined(locator, reason, row.raw))
+    bad.sort(key=lambda q: int(q.locator.split()[1]) if q.locator != "file" else 0)
+    return bad
+
+
+def _file_problem(index: ManifestIndex, row: ManifestRow, target: Path) -> str | None:
+    name = row.values["file"]
+    first = index.by_path[target]
+    if first is not row:
+        return f"file {name!r} is already described by line {first.line}"
+    if not target.is_file():
+        return f"file {name!r} does not exist: the note's text is missing from the export"
+    if not is_note_text(target):
+        return f"file {name!r} is not a .txt note, so no note lands for this row"
+    if manifest_for(target) != index.path:
+        return (
+            f"file {name!r} is not in this manifest's folder or a folder below it, so its "
+            "note lands without this row's metadata"
+        )
+    return None
+
+
+def _id_problem(index: ManifestIndex, note_id: str) -> str | None:
+    folder = index.path.parent
+    pattern = f"*/{glob.escape(note_id)}.txt"
+    for found in (folder / f"{note_id}.txt", *folder.glob(pattern)):
+        candidate = absolute(found)
+        if candidate.is_file() and manifest_for(candidate) == index.path:
+            if index.row_for(candidate) is index.by_id.get(note_id):
+                return None
+            described = index.by_path[candidate].line
+            return f"note_id {note_id}'s text file is described by line {described}"
+    return f"no text file {note_id}.txt beside the manifest or one folder below it"

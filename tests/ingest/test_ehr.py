@@ -1,0 +1,425 @@
+"""EHR bronze ingestion: a generated FHIR bulk export and real FHIR files, landed exactly once.
+
+The generated cohort says which records it damaged (``_truth/dirty_records.csv``); the reader
+must quarantine exactly those, land every other resource once with its bytes unchanged, and
+keep doing so across re-runs and a rewritten file. The real files (HL7 examples, Synthea
+bundles, a SMART bulk export) are checked against their ``EXPECTED_FACTS.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+
+from mmlake.duckdb_ext import connect
+from mmlake.generate.runner import GenerationConfig, generate_cohort
+from python_ingest.ehr import EhrReader
+from python_ingest.ehr_schemas import SCHEMAS, TABLES
+from python_ingest.job import IngestJob
+
+REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "fhir"
+TYPED = {
+    "Patient": "ehr_patients",
+    "Encounter": "ehr_encounters",
+    "Condition": "ehr_conditions",
+    "Observation": "ehr_observations",
+    "MedicationRequest": "ehr_medication_requests",
+    "Procedure": "ehr_procedures",
+}
+LINE = re.compile(r"^line (\d+)(?: |$)")
+# The generator's dangling Encounter references: bronze resolves Patient references only
+# (the index it can afford to ship to every worker); silver checks the others.
+ENCOUNTER_DANGLING = re.compile(r"\.encounter -> Encounter/")
+STAGE_CODES = {"258215001": 1, "258219007": 2, "258224005": 3, "258228008": 4, "396925001": 4}
+
+
+_DB: list[duckdb.DuckDBPyConnection] = []  # one connection for the module: loading is slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _db() -> Iterator[None]:
+    with connect() as conn:
+        _DB.append(conn)
+        yield
+        _DB.clear()
+
+
+def _query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    return _DB[0].execute(sql, list(params)).fetchall()
+
+
+def _scan(bronze: Path, table: str) -> str:
+    return f"delta_scan('{bronze / table}')"
+
+
+def _dirty(cohort: Path) -> list[dict[str, str]]:
+    with (cohort / "_truth" / "dirty_records.csv").open(encoding="utf-8") as handle:
+        return [r for r in csv.DictReader(handle) if r["modality"] == "ehr"]
+
+
+def _lines(folder: Path) -> dict[tuple[str, int], bytes]:
+    """Every non-blank NDJSON line of the folder, by (absolute file, line number)."""
+    out = {}
+    for path in sorted(folder.glob("*.ndjson")):
+        for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+            if line.strip():
+                out[(str(path.resolve()), number)] = line
+    return out
+
+
+def _table_state(bronze: Path) -> dict[str, tuple[int, Counter[str]]]:
+    """Row count and the multiset of record hashes of every EHR table (and our quarantine)."""
+    state = {}
+    for table in TABLES:
+        rows = _query(f"select _record_hash from {_scan(bronze, table)}")
+        state[table] = (len(rows), Counter(r[0] for r in rows))
+    rows = _query(
+        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+        "where modality = 'ehr'"
+    )
+    state["_quarantine"] = (len(rows), Counter("|".join(r) for r in rows))
+    return state
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cohort")
+    config = GenerationConfig(
+        patients=60, seed=4242, dirty_rate=0.05, image_size=32, modalities=("ehr", "imaging")
+    )
+    generate_cohort(config, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bronze(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lakehouse = tmp_path_factory.mktemp("lakehouse")
+    summary = IngestJob(EhrReader(), lakehouse).run(cohort / "ehr")
+    assert summary.files_landed == summary.files_seen > 0
+    return lakehouse / "bronze"
+
+
+def test_discovery_skips_the_bulk_manifest(cohort: Path) -> None:
+    files = EhrReader().discover(cohort / "ehr")
+    assert (cohort / "ehr" / "manifest.json").exists()
+    assert sorted(files) == files and sorted(files) == sorted((cohort / "ehr").glob("*.ndjson"))
+
+
+def test_valid_records_land_once_and_dirty_ones_are_quarantined(cohort: Path, bronze: Path) -> None:
+    lines = _lines(cohort / "ehr")
+    dirty = {
+        (str((cohort / r["file"]).resolve()), int(LINE.match(r["locator"])[1])): r
+        for r in _dirty(cohort)
+    }
+    assert {r["kind"] for r in dirty.values()} >= {"invalid_json", "missing_required_field"}
+    leftover = {k for k, r in dirty.items() if ENCOUNTER_DANGLING.search(r["reason"])}
+    quarantined = {}
+    for file, locator, reason in _query(
+        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+        "where modality = 'ehr'"
+    ):
+        key = (file, int(LINE.match(locator)[1]))
+        assert key not in quarantined, f"{key} quarantined twice"
+        assert len(reason) > 20
+        quarantined[key] = (locator, reason)
+    assert set(quarantined) == set(dirty) - leftover
+    for key, (locator, reason) in quarantined.items():
+        # The locator names the damaged resource as the truth does (a cut line may lose its id).
+        assert dirty[key]["locator"].startswith(locator), (locator, dirty[key])
+        if dirty[key]["kind"] == "unresolvable_reference":
+            assert re.search(
+                r"\w+\.subject -> Patient/[0-9a-f-]{36}, which is not a Patient", reason
+            )
+    landed = _query(
+        f"select _source_file, _source_locator, raw_json, _record_hash, resource_type, id "
+        f"from {_scan(bronze, 'ehr_resources')}"
+    )
+    keys = [(f, int(LINE.match(loc)[1])) for f, loc, *_ in landed]
+    assert len(keys) == len(set(keys)), "a record landed twice"
+    assert set(keys) == set(lines) - set(quarantined)
+    for (_, locator, raw, digest, rtype, rid), key in zip(landed, keys, strict=True):
+        assert raw.encode() == lines[key]  # exactly as received
+        assert digest == hashlib.sha256(lines[key]).hexdigest()
+        assert locator == f"line {key[1]} {rtype}/{rid}"
+    # The dangling-Encounter records are in bronze for silver's reference check to catch.
+    assert leftover and leftover <= set(keys)
+
+
+def test_typed_rows_mirror_their_resource_rows(bronze: Path) -> None:
+    resources = _query(
+        f"select resource_type, _source_locator, _record_hash, id, patient_ref "
+        f"from {_scan(bronze, 'ehr_resources')}"
+    )
+    for rtype, table in TYPED.items():
+        expected = {(loc, h, i) for t, loc, h, i, _ in resources if t == rtype}
+        rows = _query(f"select _source_locator, _record_hash, id from {_scan(bronze, table)}")
+        assert len(rows) == len(expected) > 0 and set(rows) == expected, table
+        names = [r[0] for r in _query(f"describe select * from {_scan(bronze, table)}")]
+        assert names[: len(SCHEMAS[table]) - 2] == SCHEMAS[table].names[:-2]
+    patients = {i for t, _, _, i, _ in resources if t == "Patient"}
+    linked = [p for t, *_, p in resources if t != "Patient"]
+    assert linked and all(p in patients for p in linked)  # every landed record has its patient
+
+
+def test_typed_columns_recompute_the_cohort_truth(cohort: Path, bronze: Path) -> None:
+    with (cohort / "_truth" / "patients.csv").open(encoding="utf-8") as handle:
+        truth = {r["patient_id"]: r for r in csv.DictReader(handle)}
+    patients = {
+        r[0]: r[1:]
+        for r in _query(
+            f"select id, mrn, gender, family, birth_date, city from {_scan(bronze, 'ehr_patients')}"
+        )
+    }
+    assert set(patients) == set(truth)
+    for pid, (mrn, gender, family, birth_date, city) in patients.items():
+        assert mrn == truth[pid]["mrn"] and gender == truth[pid]["sex"]
+        assert family and city and isinstance(birth_date, dt.date)
+    cancers = _query(
+        f"select patient_ref, onset_date, stage_summary_code, icd10cm_code, snomed_code "
+        f"from {_scan(bronze, 'ehr_conditions')} where stage_summary_code is not null"
+    )
+    assert {c[0] for c in cancers} == set(truth)
+    for pid, onset, stage_code, icd, snomed in cancers:
+        assert onset.isoformat() == truth[pid]["diagnosis_date"]
+        assert STAGE_CODES[stage_code] == int(truth[pid]["stage"]) and icd and snomed
+    ecog = _query(
+        f"select patient_ref, value_integer from {_scan(bronze, 'ehr_observations')} "
+        "where loinc_code = '89247-1'"
+    )
+    assert dict(ecog) == {p: int(t["ecog"]) for p, t in truth.items()}
+    # The outcome label, from the typed tables alone: a "worsened" disease status (SNOMED
+    # 271299001, LOINC 97509-4) within 365 days of the cancer Condition's onset date.
+    labels = _query(
+        f"""
+        select c.patient_ref, bool_or(o.value_code = '271299001'
+            and o.effective_date <= c.onset_date + interval 365 day)
+        from {_scan(bronze, "ehr_conditions")} c
+        join {_scan(bronze, "ehr_observations")} o
+            on o.patient_ref = c.patient_ref and o.loinc_code = '97509-4'
+        where c.stage_summary_code is not null
+        group by 1
+        """
+    )
+    assert {p: int(v) for p, v in labels} == {p: int(t["label"]) for p, t in truth.items()}
+    bp = _query(
+        f"select components from {_scan(bronze, 'ehr_observations')} where loinc_code = '85354-9'"
+    )
+    assert bp and all({c["code"] for c in row[0]} == {"8480-6", "8462-4"} for row in bp)
+    # Imaging Procedures carry the study's accession number (v2-0203 ACSN), the link to DICOM.
+    imaging = _query(
+        f"select identifiers from {_scan(bronze, 'ehr_procedures')} "
+        "where code in ('77477000', '113091000')"
+    )
+    assert imaging and all(any(i["type_code"] == "ACSN" for i in row[0]) for row in imaging)
+    meds = _query(
+        f"select count(*), count(rxnorm_code), count(authored_on), count(dosage_text) "
+        f"from {_scan(bronze, 'ehr_medication_requests')}"
+    )[0]
+    assert meds[0] > 0 and len(set(meds)) == 1
+
+
+def test_ingest_log_accounts_for_every_record(cohort: Path, bronze: Path) -> None:
+    lines = Counter(f for f, _ in _lines(cohort / "ehr"))
+    log = _query(
+        f"select path, records_read, records_landed, records_quarantined "
+        f"from {_scan(bronze, '_ingest_log')} where status = 'landed' and modality = 'ehr'"
+    )
+    assert {row[0] for row in log} == set(lines)  # manifest.json is not an EHR record file
+    landed = Counter(
+        r[0] for r in _query(f"select _source_file from {_scan(bronze, 'ehr_resources')}")
+    )
+    bad = Counter(r[0] for r in _query(f"select _source_file from {_scan(bronze, '_quarantine')}"))
+    for path, read, n_landed, n_bad in log:
+        assert read == n_landed + n_bad == lines[path]
+        assert (n_landed, n_bad) == (landed[path], bad[path])
+
+
+def test_reruns_change_nothing(cohort: Path, bronze: Path) -> None:
+    before = _table_state(bronze)
+    for _ in range(3):
+        summary = IngestJob(EhrReader(), bronze.parent).run(cohort / "ehr")
+        assert summary.files_skipped == summary.files_seen and summary.files_landed == 0
+        assert _table_state(bronze) == before
+
+
+def test_a_rewritten_file_relands_without_duplicates(cohort: Path, tmp_path: Path) -> None:
+    source = tmp_path / "ehr"
+    shutil.copytree(cohort / "ehr", source)
+    lakehouse = tmp_path / "lakehouse"
+    IngestJob(EhrReader(), lakehouse).run(source)
+    bronze = lakehouse / "bronze"
+    before = _table_state(bronze)
+    target = source / "Procedure.000.ndjson"
+    lines = target.read_bytes().split(b"\n")
+    target.write_bytes(b"\n".join(lines[5:]))  # five resources fewer, every locator shifted
+    summary = IngestJob(EhrReader(), lakehouse).run(source)
+    assert summary.files_landed == 1 and summary.files_skipped == summary.files_seen - 1
+    after = _table_state(bronze)
+    file_rows = _query(
+        f"select _source_locator, _record_hash from {_scan(bronze, 'ehr_resources')} "
+        "where _source_file = ?",
+        str(target.resolve()),
+    )
+    assert len(file_rows) == len(set(file_rows))
+    bad = _query(
+        f"select count(*) from {_scan(bronze, '_quarantine')} where _source_file = ?",
+        str(target.resolve()),
+    )[0][0]
+    assert len(file_rows) + bad == sum(1 for line in lines[5:] if line.strip())
+    removed = before["ehr_resources"][0] - after["ehr_resources"][0]
+    removed += before["_quarantine"][0] - after["_quarantine"][0]
+    assert removed == 5
+    procedures = _query(
+        f"select count(*) from {_scan(bronze, 'ehr_procedures')} where _source_file = ?",
+        str(target.resolve()),
+    )[0][0]
+    assert procedures == len(file_rows)
+
+
+# ---------------------------------------------------------------- real files (shared/realdata)
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    if not REALDATA.is_dir():
+        pytest.skip(f"real FHIR files not found at {REALDATA} (shared/realdata is not mounted)")
+    lakehouse = tmp_path_factory.mktemp("real")
+    IngestJob(EhrReader(), lakehouse).run(REALDATA)
+    facts = json.loads((REALDATA / "expected_facts.json").read_text(encoding="utf-8"))
+    return lakehouse / "bronze", facts
+
+
+def _per_file(
+    bronze: Path, table: str, where: str = "", column: str = "_source_file"
+) -> dict[str, int]:
+    rows = _query(f"select {column}, count(*) from {_scan(bronze, table)} {where} group by 1")
+    return {str(Path(f).relative_to(REALDATA)): n for f, n in rows}
+
+
+def test_real_bulk_export_lands_whole(real: tuple[Path, dict[str, Any]]) -> None:
+    bronze, facts = real
+    landed = _per_file(bronze, "ehr_resources")
+    quarantined = _per_file(bronze, "_quarantine")
+    for name, fact in facts["bulk_ndjson_10_patients"].items():
+        if name.endswith("log.ndjson"):  # export log events, not FHIR resources
+            assert quarantined[name] == fact["lines"] == 4 and name not in landed
+            continue
+        assert landed[name] == fact["lines"] and name not in quarantined, name
+        types = _query(
+            f"select resource_type, count(*), count(distinct id), count(distinct patient_ref) "
+            f"from {_scan(bronze, 'ehr_resources')} where _source_file = ? group by 1",
+            str(REALDATA / name),
+        )
+        assert {t: n for t, n, *_ in types} == fact["resourceTypes"]
+        assert types[0][2] == fact["distinct_ids"]
+        if "distinct_subject_or_patient_refs" in fact:
+            assert types[0][3] == fact["distinct_subject_or_patient_refs"], name
+    patient_fact = facts["bulk_ndjson_10_patients"]["bulk-ndjson-10-patients/Patient.000.ndjson"]
+    patients = _query(
+        f"select id, gender, deceased from {_scan(bronze, 'ehr_patients')} "
+        "where _source_file like '%bulk-ndjson-10-patients%' order by id"
+    )
+    assert [p[0] for p in patients] == patient_fact["patient_ids"]
+    assert dict(Counter(p[1] for p in patients)) == patient_fact["genders"]
+    assert sum(bool(p[2]) for p in patients) == patient_fact["deceased"] == 3
+    reason = _query(
+        f"select distinct reason from {_scan(bronze, '_quarantine')} where _source_file like ?",
+        "%log.ndjson",
+    )
+    assert len(reason) == 1 and "no resourceType" in reason[0][0]
+    # DocumentReference attachments carry the note text base64-encoded, kept verbatim.
+    raw = _query(
+        f"select raw_json from {_scan(bronze, 'ehr_resources')} "
+        "where resource_type = 'DocumentReference' limit 1"
+    )[0][0]
+    attachment = orjson.loads(raw)["content"][0]["attachment"]
+    assert attachment["contentType"].startswith("text/plain")
+    assert len(base64.b64decode(attachment["data"]).decode("utf-8")) > 20
+
+
+def test_real_synthea_bundles_land_every_entry(real: tuple[Path, dict[str, Any]]) -> None:
+    bronze, facts = real
+    for name, fact in facts["synthea_r4_bundles"].items():
+        path = REALDATA / name
+        rows = _query(
+            f"select resource_type, id, patient_ref, raw_json, _source_locator "
+            f"from {_scan(bronze, 'ehr_resources')} where _source_file = ?",
+            str(path),
+        )
+        assert len(rows) == fact["entries"], name
+        assert dict(Counter(r[0] for r in rows)) == fact["resource_counts"]
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        by_locator = {
+            f"entry {i} {e['resource']['resourceType']}/{e['resource']['id']}": e
+            for i, e in enumerate(bundle["entry"], start=1)
+        }
+        for rtype, rid, patient_ref, raw, locator in rows:
+            assert json.loads(raw) == by_locator[locator]["resource"]  # the entry, as written
+            if rtype not in ("Organization", "Practitioner"):
+                assert patient_ref == fact["patient_id"], (name, rtype, rid)
+        patient = _query(
+            f"select id, family, given, gender, birth_date, deceased, deceased_at "
+            f"from {_scan(bronze, 'ehr_patients')} where _source_file = ?",
+            str(path),
+        )
+        assert len(patient) == 1
+        pid, family, given, gender, birth, deceased, deceased_at = patient[0]
+        assert (pid, family, given) == (
+            fact["patient_id"],
+            fact["patient_name"]["family"],
+            " ".join(fact["patient_name"]["given"]),
+        )
+        assert (gender, birth.isoformat()) == (fact["gender"], fact["birthDate"])
+        if fact["deceasedDateTime"]:
+            expected = dt.datetime.fromisoformat(fact["deceasedDateTime"])
+            assert deceased is True and deceased_at == expected
+        else:
+            assert deceased is None and deceased_at is None
+    assert "Mejía" in {r[0] for r in _query(f"select family from {_scan(bronze, 'ehr_patients')}")}
+    assert not _per_file(bronze, "_quarantine", "where _source_file like '%synthea-r4%'")
+
+
+def test_real_hl7_examples_land_or_are_quarantined_with_a_reason(
+    real: tuple[Path, dict[str, Any]],
+) -> None:
+    bronze, facts = real
+    landed = _per_file(bronze, "ehr_resources")
+    quarantined = _per_file(bronze, "_quarantine")
+    logged = _per_file(bronze, "_ingest_log", "where status = 'landed'", column="path")
+    for name, fact in facts["hl7_r4_examples"].items():
+        entries = fact.get("entries", 1)
+        assert landed.get(name, 0) + quarantined.get(name, 0) == entries, name
+    assert not [n for n in logged if n.endswith((".xml", "expected_facts.json"))]
+    peter = _query(
+        f"select family, given, gender, birth_date, deceased from {_scan(bronze, 'ehr_patients')} "
+        "where id = 'example'"
+    )
+    assert peter == [("Chalmers", "Peter James", "male", dt.date(1974, 12, 25), False)]
+    weight = _query(
+        f"select patient_ref, loinc_code, value_quantity, value_unit, effective_date "
+        f"from {_scan(bronze, 'ehr_observations')} where id = 'example'"
+    )
+    assert weight == [("example", "29463-7", 185.0, "lbs", dt.date(2016, 3, 28))]
+    reasons = _query(
+        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+        "where _source_file like '%/examples/%'"
+    )
+    by_file = Counter(Path(f).name for f, _, _ in reasons)
+    assert by_file["diagnosticreport-example.json"] == 18  # every entry names Patient/pat2
+    assert all(" -> Patient/" in r and "not a Patient in this export" in r for *_, r in reasons)
+    assert {"Condition", "Encounter"} <= {
+        r[0] for r in _query(f"select resource_type from {_scan(bronze, 'ehr_resources')}")
+    }
