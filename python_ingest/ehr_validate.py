@@ -1,6 +1,7 @@
 """Is a parsed JSON object a FHIR R4 resource we may land? Rules from the ``fhir.resources`` models.
 
-Two levels, because full model validation costs ~100 µs a resource (10-30x a JSON parse):
+Two levels, because full model validation costs ~150 µs a resource, ~40x an orjson parse
+(measured on the generated export: ~6k resources/s against ~240k/s):
 
 * every resource, whatever its type: ``resourceType`` names a FHIR resource, the elements the
   spec makes 1..1 / 1..* are present at the top level (a primitive may be present as ``_x``, its

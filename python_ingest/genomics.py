@@ -1,11 +1,11 @@
 """Genomics bronze: VCF files to Glow's VCF schema, lab manifests to ``genomics_samples``.
 
-Files: ``*.vcf``, ``*.vcf.gz`` / ``*.vcf.bgz`` (plain gzip or BGZF, told apart by nothing:
-both are read as a gzip stream, so a lab's plain ``gzip`` file lands like a tabix-ready one),
+Files: ``*.vcf``, ``*.vcf.gz`` / ``*.vcf.bgz`` (BGZF or plain gzip: the compression is read
+from the bytes, not the name, so a lab's plain ``gzip`` file lands like a tabix-ready one),
 ``*.bcf`` (decoded by htslib through pysam into VCF text, then read like any VCF; its
 locators count lines of that text), and sample manifests ``*.csv`` / ``*.tsv``. Index files
-(``.tbi``, ``.csi``), BGEN and PLINK files are not discovered: BGEN (``.bgen`` + ``.sample``)
-and PLINK (``.bed/.bim/.fam``) readers are pending; Glow reads them into a close cousin of
+(``.tbi``, ``.csi``), BGEN and PLINK files are not discovered. PENDING: BGEN (``.bgen`` +
+``.sample``) and PLINK (``.bed/.bim/.fam``) readers; Glow reads both into a close cousin of
 this schema (``contigName``, ``start``, ``end``, ``names``, alleles and ``genotypes``), which
 is where they should land when they come.
 
@@ -36,7 +36,7 @@ other Number -> array. CSQ and ANN are arrays of annotation structs. The genotyp
 array<int> (missing allele -1); DP -> ``depth`` int; GQ -> ``conditionalQuality`` int; AD ->
 ``alleleDepths``, PL -> ``phredLikelihoods``, HQ -> ``haplotypeQualities``, EC ->
 ``expectedAlleleCounts`` array<int>; GL -> ``genotypeLikelihoods``, GP ->
-``posteriorProbabilities`` array<double>; FT -> ``filters`` array<string>; MQ ->
+``posteriorProbabilities`` array<double>; FT -> ``filters`` array<string> (split on ';'); MQ ->
 ``mappingQuality`` int; any other key by its own name (PS stays ``PS``). The types of these
 renamed fields are pinned (see ``genomics_schema``); Glow's field order within the struct and
 among INFO columns comes from a hash map, ours from the header (readers match by name).
@@ -51,11 +51,10 @@ the rest of its file lands; a gzip stream cut short lands what decompressed and 
 
 from __future__ import annotations
 
-import gzip
-import io
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from python_ingest.genomics_manifest import SAMPLES_TABLE, read_manifest, vcf_samples
@@ -68,6 +67,23 @@ VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".vcf.bgzf", ".gvcf", ".gvcf.gz",
 MANIFEST_SUFFIXES = (".csv", ".tsv")
 
 
+def _bgzf_blocks(raw: bytes) -> list[tuple[int, int]] | None:
+    """(offset, size) of every BGZF block, or None if the stream is not (entirely) BGZF.
+
+    A BGZF block is a gzip member whose extra field ``BC`` gives its size: inflating each
+    member's raw deflate data directly skips the gzip module's buffering and CRC pass.
+    """
+    blocks, offset = [], 0
+    while offset < len(raw):
+        head = raw[offset : offset + 18]
+        if len(head) < 18 or head[:4] != b"\x1f\x8b\x08\x04" or head[12:14] != b"BC":
+            return None
+        size = int.from_bytes(head[16:18], "little") + 1
+        blocks.append((offset, size))
+        offset += size
+    return blocks
+
+
 def decompress(raw: bytes) -> tuple[bytes, str | None]:
     """A gzip stream of any number of members (BGZF is many), or the bytes as they are.
 
@@ -75,17 +91,32 @@ def decompress(raw: bytes) -> tuple[bytes, str | None]:
     """
     if raw[:2] != b"\x1f\x8b":
         return raw, None
+    blocks = _bgzf_blocks(raw)
+    if blocks is not None and blocks[-1][0] + blocks[-1][1] == len(raw):
+        try:
+            view, out = memoryview(raw), []
+            for a, n in blocks:
+                data = zlib.decompress(view[a + 18 : a + n - 8], -15)
+                if zlib.crc32(data) != int.from_bytes(view[a + n - 8 : a + n - 4], "little"):
+                    raise zlib.error(f"CRC mismatch in the BGZF block at byte {a}")
+                out.append(data)
+            return b"".join(out), None
+        except zlib.error:
+            pass  # a damaged block: the careful path below says how far the data goes
     out: list[bytes] = []
-    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-        while True:
-            try:
-                block = stream.read(1 << 22)
-            except (EOFError, OSError, zlib.error) as exc:
-                done = sum(len(b) for b in out)
-                return b"".join(out), f"the gzip stream is cut short or corrupt after {done} bytes ({exc})"
-            if not block:
-                break
-            out.append(block)
+    view, offset = memoryview(raw), 0
+    while offset < len(raw) and raw[offset : offset + 2] == b"\x1f\x8b":
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            out.append(inflater.decompress(view[offset:]))
+        except zlib.error as exc:
+            done = sum(len(b) for b in out)
+            return b"".join(out), f"the gzip stream is corrupt after {done} bytes ({exc})"
+        if not inflater.eof:
+            out.append(inflater.flush())
+            done = sum(len(b) for b in out)
+            return b"".join(out), f"the gzip stream is cut short (truncated) after {done} bytes"
+        offset = len(raw) - len(inflater.unused_data)
     return b"".join(out), None
 
 
@@ -171,11 +202,12 @@ class GenomicsReader:
             return outcome
         lines, body_start = found
         header = parse_header(lines)
-        try:
-            text.decode("utf-8")
-        except UnicodeDecodeError:  # VCF is ASCII (UTF-8 since 4.3): keep what is readable
-            text = text.decode("utf-8", errors="replace").encode("utf-8")
-            body_start = header_end(text)[1]
+        if text and np.frombuffer(text, dtype=np.uint8).max() >= 0x80:
+            try:
+                text.decode("utf-8")
+            except UnicodeDecodeError:  # VCF is ASCII (UTF-8 since 4.3): keep what is readable
+                text = text.decode("utf-8", errors="replace").encode("utf-8")
+                body_start = header_end(text)[1]
         body = VcfBody(text, header, body_start).parse()
         for locator, reason, line in body.errors:
             outcome.quarantined.append(Quarantined(locator, reason, line))

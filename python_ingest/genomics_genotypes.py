@@ -80,7 +80,8 @@ def parse_genotypes(
             calls, phased = _calls(slot, present, np.repeat(n_alt, n_samples), fail)
             children += [phased, calls]
             continue
-        typed = typed_values(slot, present, glow_field.type, definition.type)
+        sep = b";" if key == "FT" else b","  # FT holds filter codes like FILTER: q10;s50
+        typed = typed_values(slot, present, glow_field.type, definition.type, sep)
         children.append(typed.array)
         article = _article(definition.type)
         fail(
@@ -158,7 +159,9 @@ def _calls(slot: Spans, present: np.ndarray, n_alt: np.ndarray, fail) -> tuple[p
     offsets = np.cumsum(counts) - counts
     values = np.full(int(counts.sum()), -1, dtype=np.int64)
     fast_cells = np.flatnonzero(fast)
-    values[offsets[fast_cells]] = np.where(b0[fast_cells] == DOT, -1, d0[fast_cells].astype(np.int64))
+    values[offsets[fast_cells]] = np.where(
+        b0[fast_cells] == DOT, -1, d0[fast_cells].astype(np.int64)
+    )
     values[offsets[fast_cells] + 1] = np.where(
         b2[fast_cells] == DOT, -1, d2[fast_cells].astype(np.int64)
     )
@@ -172,9 +175,9 @@ def _calls(slot: Spans, present: np.ndarray, n_alt: np.ndarray, fail) -> tuple[p
     beyond[cell_of_value[values > n_alt[cell_of_value]]] = True
     fail(
         beyond & ~broken,
-        lambda c, j: f"GT '{slot.text(c)}' of sample column {j} exceeds the {n_alt[c]} ALT allele(s)",
+        lambda c, j: (
+            f"GT '{slot.text(c)}' of sample column {j} exceeds the {n_alt[c]} ALT allele(s)"
+        ),
     )
-    calls = list_array(
-        counts, pa.array(values.astype(np.int32)), present, pa.list_(pa.int32())
-    )
+    calls = list_array(counts, pa.array(values.astype(np.int32)), present, pa.list_(pa.int32()))
     return calls, pa.array(phased, pa.bool_())

@@ -97,7 +97,7 @@ def _subfield(text: str, kind: pa.DataType) -> object:
     if pa.types.is_list(kind):
         return text.split("&")
     if pa.types.is_struct(kind):
-        parts = text.split("/", 1) + [None]
+        parts = [*text.split("/", 1), None]
         names = [f.name for f in kind]
         if pa.types.is_integer(kind.field(0).type):
             parts = [_int(p) for p in parts]

@@ -27,23 +27,27 @@ from python_ingest.model import READER_LINEAGE, FileOutcome, Quarantined, record
 
 SAMPLES_TABLE = "genomics_samples"
 
-SAMPLES_SCHEMA = pa.schema(
-    [
-        pa.field("sample_id", pa.string()),
-        pa.field("source_kind", pa.string()),  # manifest | vcf
-        pa.field("sample_column", pa.int32()),  # 1-based sample column of a VCF (vcf rows)
-        pa.field("patient_mrn", pa.string()),
-        pa.field("specimen_type", pa.string()),
-        pa.field("tumour_purity", pa.float64()),
-        pa.field("collection_date", pa.date32()),
-        pa.field("received_date", pa.date32()),
-        pa.field("sequencing_run", pa.string()),
-        pa.field("run_date", pa.date32()),
-        pa.field("panel", pa.string()),
-        pa.field("lab_name", pa.string()),
-        pa.field("fields", pa.map_(pa.string(), pa.string())),
-    ]
-).append(READER_LINEAGE.field(0)).append(READER_LINEAGE.field(1))
+SAMPLES_SCHEMA = (
+    pa.schema(
+        [
+            pa.field("sample_id", pa.string()),
+            pa.field("source_kind", pa.string()),  # manifest | vcf
+            pa.field("sample_column", pa.int32()),  # 1-based sample column of a VCF (vcf rows)
+            pa.field("patient_mrn", pa.string()),
+            pa.field("specimen_type", pa.string()),
+            pa.field("tumour_purity", pa.float64()),
+            pa.field("collection_date", pa.date32()),
+            pa.field("received_date", pa.date32()),
+            pa.field("sequencing_run", pa.string()),
+            pa.field("run_date", pa.date32()),
+            pa.field("panel", pa.string()),
+            pa.field("lab_name", pa.string()),
+            pa.field("fields", pa.map_(pa.string(), pa.string())),
+        ]
+    )
+    .append(READER_LINEAGE.field(0))
+    .append(READER_LINEAGE.field(1))
+)
 
 # Typed column -> manifest header names that mean it (compared lower-case, '_' for ' ' / '-').
 _SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -100,7 +104,9 @@ def read_manifest(path: Path) -> FileOutcome:
     text = path.read_bytes().decode("utf-8-sig", errors="replace")
     physical = text.splitlines(keepends=True)
     first = physical[0] if physical else ""
-    delimiter = "\t" if path.suffix.lower() == ".tsv" or first.count("\t") > first.count(",") else ","
+    delimiter = (
+        "\t" if path.suffix.lower() == ".tsv" or first.count("\t") > first.count(",") else ","
+    )
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, None)
     outcome = FileOutcome()
@@ -114,9 +120,10 @@ def read_manifest(path: Path) -> FileOutcome:
         for column, synonyms in _SYNONYMS.items()
     }
     if index["sample_id"] is None:
+        wanted = ", ".join(_SYNONYMS["sample_id"])
         reason = (
-            f"the manifest has no specimen id column (looked for {', '.join(_SYNONYMS['sample_id'])}"
-            f"; its columns are {', '.join(header)})"
+            f"the manifest has no specimen id column (looked for {wanted}; "
+            f"its columns are {', '.join(header)})"
         )
         outcome.quarantined.append(Quarantined("file", reason, first))
         outcome.records_read = 1
@@ -136,7 +143,9 @@ def read_manifest(path: Path) -> FileOutcome:
             continue
         sample = record[index["sample_id"]].strip()
         if not sample:
-            outcome.quarantined.append(Quarantined(f"line {line}", "the row has no specimen id", raw))
+            outcome.quarantined.append(
+                Quarantined(f"line {line}", "the row has no specimen id", raw)
+            )
             continue
         for column, i in index.items():
             rows[column].append(None if i is None else _typed(column, record[i]))

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -45,13 +44,19 @@ class Buffer:
             mask = self.data == chars[0]
             for c in chars[1:]:
                 mask |= self.data == c
-            cached = self._positions[chars] = np.flatnonzero(mask)
-        return cached
+            found = np.flatnonzero(mask).astype(np.int32)
+            # One past the end closes the last part of a split; never a real separator.
+            cached = self._positions[chars] = np.append(found, np.int32(len(self.data)))
+        return cached[:-1]
 
-    def windows(self, end: np.ndarray, width: int) -> np.ndarray:
-        """(n, width) bytes: the ``width`` bytes before each position in ``end`` (zero-padded)."""
-        view = as_strided(self.padded, (len(self.padded) - width + 1, width), (1, 1))
-        return view[end + (PAD - width)]
+    def bounds(self, chars: bytes) -> np.ndarray:
+        """``positions(chars)`` followed by the text length."""
+        self.positions(chars)
+        return self._positions[chars]
+
+    def column(self, end: np.ndarray, offset: int) -> np.ndarray:
+        """The byte at ``end - offset`` for each position (0 outside the text)."""
+        return self.padded[end + (PAD - offset)]
 
 
 @dataclass
@@ -92,17 +97,14 @@ class Spans:
         counts = hi - lo + 1
         if len(pos) == 0 or not (hi > lo).any():
             return Spans(self.buf, self.start.copy(), self.end.copy()), counts
-        total = int(counts.sum())
-        parent = np.repeat(np.arange(len(self)), counts)
-        base = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-        j = base + np.arange(total)  # index into pos of the separator after each part
-        bounds = np.append(pos, len(self.buf.data))
-        first = np.ones(total, dtype=bool)
-        first[1:] = parent[1:] != parent[:-1]
-        last = np.ones(total, dtype=bool)
-        last[:-1] = first[1:]
-        start = np.where(first, self.start[parent], bounds[np.maximum(j - 1, 0)] + 1)
-        end = np.where(last, self.end[parent], bounds[j])
+        bounds = self.buf.bounds(chars)
+        first = np.cumsum(counts) - counts  # index of each value's first part
+        j = np.repeat(lo - first, counts)
+        j += np.arange(len(j), dtype=j.dtype)  # the separator after each part
+        start = bounds[j - 1] + 1
+        start[first] = self.start
+        end = bounds[j]
+        end[first + counts - 1] = self.end
         return Spans(self.buf, start, end), counts
 
     def strings(self, valid: np.ndarray | None = None) -> pa.Array:
@@ -130,8 +132,8 @@ class Spans:
     def parse_int(self, lo: int = INT32_MIN, hi: int = INT32_MAX) -> tuple[np.ndarray, np.ndarray]:
         """(value, ok) for every value: a signed decimal integer within ``[lo, hi]``.
 
-        The bytes are read as one right-aligned (n, width) matrix, a column at a time: a byte
-        before a value's first digit counts as a leading zero, so no per-value loop is needed.
+        Digits are read right-aligned, one byte column of all values at a time: a byte before a
+        value's first digit counts as a leading zero, so there is no per-value loop.
         Missing values are not ok; callers test ``missing()`` first.
         """
         n = len(self)
@@ -142,16 +144,16 @@ class Spans:
         width = self.length - sign
         ok = (width > 0) & (width <= 18)
         top = int(width.max(initial=0)) if ok.all() else int(np.where(ok, width, 0).max())
-        matrix = self.buf.windows(self.end, top) if top else np.zeros((n, 0), dtype=np.uint8)
         value = np.zeros(n, dtype=np.int64 if top > 9 else np.int32)
         skip = top - width
         for j in range(top):
-            digit = matrix[:, j] - np.uint8(48)  # wraps: a non-digit is > 9
+            digit = self.buf.column(self.end, top - j) - np.uint8(48)  # a non-digit wraps > 9
             inside = skip <= j
             ok &= (digit <= 9) | ~inside
             value *= 10
             value += digit * inside
-        value = np.where(first == ord("-"), -value.astype(np.int64), value)
+        if sign.any():
+            value = np.where(first == ord("-"), -value.astype(np.int64), value)
         ok &= (value >= lo) & (value <= hi)
         return value, ok
 
@@ -216,7 +218,7 @@ def sample_tokens(buf: Buffer, tab: np.ndarray, end: np.ndarray) -> SampleTokens
     per-cell search and no per-cell Python.
     """
     delims = buf.positions(b":\t\n")
-    bounds = np.append(delims, len(buf.data))
+    bounds = buf.bounds(b":\t\n")
     lo = np.searchsorted(delims, tab)
     hi = np.searchsorted(delims, end)
     counts = hi - lo

@@ -49,7 +49,12 @@ def _scalar(
     if pa.types.is_string(kind):
         return spans.strings(valid), valid, np.zeros(n, dtype=bool)
     if pa.types.is_integer(kind):
-        values, ok = spans.parse_int()  # every slot at once: an absent one is simply not ok
+        if 2 * np.count_nonzero(valid) > n:  # every slot at once: an absent one is simply not ok
+            values, ok = spans.parse_int()
+        else:  # a sparse key (PS on a few phased calls): only where it is
+            rows = np.flatnonzero(valid)
+            values, ok = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+            values[rows], ok[rows] = spans.take(rows).parse_int()
         if declared == "Float" and (valid & ~ok).any():
             redo = np.flatnonzero(valid & ~ok)
             floats, fok = spans.take(redo).parse_float()
@@ -80,8 +85,13 @@ def _arrow(values: np.ndarray | pa.Array, valid: np.ndarray, kind: pa.DataType) 
     return values if isinstance(values, pa.Array) else numpy_array(values, valid, kind)
 
 
-def typed_values(spans: Spans, present: np.ndarray, kind: pa.DataType, declared: str) -> Typed:
-    """Convert one value per slot (``present`` False: the key is absent there) to ``kind``."""
+def typed_values(
+    spans: Spans, present: np.ndarray, kind: pa.DataType, declared: str, sep: bytes = b","
+) -> Typed:
+    """Convert one value per slot (``present`` False: the key is absent there) to ``kind``.
+
+    Array elements are split on ``sep``: ',' for VCF arrays, ';' for FORMAT/FT filter codes.
+    """
     n = len(spans)
     if not pa.types.is_list(kind):
         values, valid, bad = _scalar(spans, present, kind, declared)
@@ -89,7 +99,7 @@ def typed_values(spans: Spans, present: np.ndarray, kind: pa.DataType, declared:
         return Typed(_arrow(values, valid, kind), bad, text)
     item = kind.value_type
     slots = np.flatnonzero(present & ~spans.missing())
-    parts, counts = spans.take(slots).split(b",")
+    parts, counts = spans.take(slots).split(sep)
     owner = np.repeat(slots, counts)
     values, part_valid, part_bad = _scalar(parts, np.ones(len(parts), dtype=bool), item, declared)
     bad = np.zeros(n, dtype=bool)

@@ -48,7 +48,17 @@ class BodyResult:
     records: int = 0
 
 
-BLOCK_BYTES = 8 << 20  # lines are parsed in blocks of about this much text: bounded memory
+BLOCK_BYTES = 2 << 20  # lines are parsed in blocks of about this much text: bounded memory
+
+
+def _keep(table: pa.Table, keep: np.ndarray) -> pa.Table:
+    """The rows where ``keep`` is True, as zero-copy slices between the (few) dropped rows."""
+    if keep.all():
+        return table
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], keep, [False]]).astype(np.int8)))
+    runs = [table.slice(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    # One chunk again: a slice pickles (to the job's process pool) with its parent's buffers.
+    return pa.concat_tables(runs).combine_chunks() if runs else table.slice(0, 0)
 
 
 class VcfBody:
@@ -74,7 +84,7 @@ class VcfBody:
             start = stop
         if not tables:
             tables.append(_Block(b"", header, line_no, uses_gt).parse()[0])
-        result.table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        result.table = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
         return result
 
 
@@ -123,10 +133,8 @@ class _Block:
         columns = self._fixed(rows, lo[rows], n_cols[rows])
         failed = np.fromiter(self.errors, dtype=np.int64, count=len(self.errors))
         keep = ~np.isin(rows, failed)
-        table = pa.table(columns).filter(pa.array(keep)) if len(rows) else None
+        table = _keep(pa.table(columns), keep) if len(rows) else self._empty_table()
         landed = rows[keep]
-        if table is None:
-            table = self._empty_table()
         table = table.append_column(READER_LINEAGE.field(0), self._locators(landed))
         table = table.append_column(READER_LINEAGE.field(1), self._hashes(landed))
         errors = [
@@ -263,11 +271,15 @@ class _Block:
         return pc.binary_join_element_wise("line", numbers, site, " ")
 
     def _hashes(self, rows: np.ndarray) -> pa.Array:
+        """sha256 of each line, hex: digests in a loop, hex and Arrow in bulk."""
         view = memoryview(self.text)
         starts, ends = self.lines.start[rows].tolist(), self.lines.end[rows].tolist()
-        return pa.array(
-            [hashlib.sha256(view[a:b]).hexdigest() for a, b in zip(starts, ends, strict=True)],
-            pa.string(),
+        sha256 = hashlib.sha256
+        digests = b"".join([sha256(view[a:b]).digest() for a, b in zip(starts, ends, strict=True)])
+        data = np.frombuffer(digests.hex().encode("ascii"), dtype=np.uint8)
+        offsets = np.arange(0, 64 * len(rows) + 1, 64, dtype=np.int32)
+        return pa.Array.from_buffers(
+            pa.string(), len(rows), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
         )
 
     def _empty_table(self) -> pa.Table:

@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydicom import dcmread
-from pydicom.dataset import FileDataset
+from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.uid import UID_dictionary
 
 from python_ingest import imaging_header as hdr
 from python_ingest.imaging_parse import (
+    EXPLICIT_VRS,
     HEAD_BYTES,
     PIXEL_TAGS,
     Malformed,
@@ -55,7 +55,14 @@ from python_ingest.imaging_parse import (
     looks_like_dicom,
     read_pixel_element,
 )
-from python_ingest.imaging_schema import COLUMNS, SCHEMA, TABLE, fields, one_row_table
+from python_ingest.imaging_schema import (
+    COLUMNS,
+    SCHEMA,
+    TABLE,
+    UNIQUE_COLUMNS,
+    fields,
+    one_row_table,
+)
 from python_ingest.model import RECORD_HASH, SOURCE_LOCATOR, FileOutcome, Quarantined, record_hash
 
 __all__ = ["SCHEMA", "TABLE", "ImagingReader"]
@@ -67,7 +74,15 @@ NATIVE_SYNTAXES = {
     "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
     "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired)
 }
+# Syntaxes whose data set is deflated (PS3.5 A.5): the deflated one and JPIP Referenced Deflate.
+DEFLATED_SYNTAXES = {"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"}
 
+_VARYING_CANDIDATES = set(COLUMNS) - UNIQUE_COLUMNS
+# Columns computed from the header (not read from one element) or from the pixel check.
+_DERIVED = (
+    "sop_class_uid", "sop_class_name", "transfer_syntax_uid", "transfer_syntax_name",
+    "has_file_meta", "has_pixel_data", "number_of_frames", "pixel_data_bytes", "pixel_data_offset",
+)  # fmt: skip
 _SUMMARY = (
     "sop_class_uid", "modality", "study_instance_uid", "series_instance_uid", "accession_number",
     "transfer_syntax_uid", "rows", "columns", "number_of_frames", "bits_allocated",
@@ -82,10 +97,13 @@ class NotAnInstance(Exception):  # noqa: N818 - a finding about the file
 class _Header:
     """A parsed header and where its parse stopped."""
 
-    ds: FileDataset
+    meta: Dataset  # File Meta Information (empty for a bare data set)
+    ds: Dataset
     buffer: bytes  # the bytes the data set was parsed from (inflated, for deflate)
     stop: int  # offset where the parse stopped (Pixel Data's tag, or the end)
     deflated: bool
+    implicit_vr: bool
+    little_endian: bool
     last: Any  # the last top-level element as read (before any value conversion)
 
 
@@ -110,7 +128,7 @@ class ImagingReader:
         row: dict[str, Any] = {"file_path": self._relative(path)}
         try:
             header = _parse(data)
-            document = _identify(header, row)
+            document, series = _identify(header, row)
         except NotAnInstance as exc:
             return _quarantined("file", str(exc), None)
         locator = f"SOPInstanceUID={row['sop_instance_uid']}"
@@ -124,10 +142,13 @@ class ImagingReader:
         if pixel is not None:
             row["pixel_data_bytes"] = pixel.length
             row["pixel_data_offset"] = None if header.deflated else pixel.value_offset
-        row["header_json"] = orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
+        row["header_json"] = document.text()
         row[SOURCE_LOCATOR] = locator
         row[RECORD_HASH] = record_hash(data)
-        return FileOutcome(tables={TABLE: one_row_table(row)}, records_read=1, records_landed=1)
+        # With the series part, these determine every non-unique column of the row.
+        series_key = (*series, *(row.get(column) for column in _DERIVED))
+        table = one_row_table(row, series_key)
+        return FileOutcome(tables={TABLE: table}, records_read=1, records_landed=1)
 
     def _relative(self, path: Path) -> str:
         """The path below the source folder (string prefix: pathlib costs more than a parse)."""
@@ -156,35 +177,86 @@ def _quarantined(locator: str, reason: str, payload: str | None) -> FileOutcome:
 
 
 def _parse(data: bytes) -> _Header:
-    """Read the header up to Pixel Data. A Part 10 file is read strictly, a bare data set with
-    ``force``; whatever pydicom cannot read is ``NotAnInstance`` with its complaint."""
-    force = not has_dicm_prefix(data)
+    """Read File Meta Information and data set up to Pixel Data, as ``dcmread`` would.
+
+    This is pydicom's ``read_partial`` without what bronze does not need (the preamble, the
+    command set, the ``FileDataset`` wrapper), which saves a fifth of the parse: the element
+    parsing itself is pydicom's ``read_dataset``. A file without the ``DICM`` prefix is read as
+    ``dcmread(force=True)`` reads it. Whatever cannot be read is ``NotAnInstance``.
+    """
     stream = io.BytesIO(data)
+    if has_dicm_prefix(data):
+        stream.seek(HEAD_BYTES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = dcmread(stream, stop_before_pixels=True, force=force)
+            # PS3.10 7.1: File Meta Information is always Explicit VR Little Endian.
+            meta = read_dataset(stream, False, True, stop_when=_after_meta)
+            syntax = _syntax(meta)
+            implicit, little, deflated = _encoding(syntax, data, stream.tell())
+            if deflated:
+                stream = io.BytesIO(zlib.decompress(stream.read(), -zlib.MAX_WBITS))
+            ds = read_dataset(stream, implicit, little, stop_when=_at_pixels)
         except zlib.error as exc:  # Deflated Explicit VR Little Endian whose stream is cut
             raise NotAnInstance(
                 f"truncated or corrupt deflated data set (zlib: {exc}); the header is unreadable"
             ) from exc
         except Exception as exc:
-            how = "read as a bare data set without File Meta Information, " if force else ""
             raise NotAnInstance(
-                f"not a readable DICOM file ({how}pydicom: {type(exc).__name__}: {exc})"
+                f"not a readable DICOM file (pydicom: {type(exc).__name__}: {exc})"
             ) from exc
     for warning in caught:
         if "End of file" in str(warning.message):
             raise NotAnInstance(f"truncated DICOM header: {warning.message}")
-    buffer = ds.buffer
-    deflated = buffer is not stream
-    raw = buffer.getvalue() if deflated else data
+    buffer = stream.getvalue() if deflated else data
+    implicit, little = ds.original_encoding  # read_dataset corrects a mislabelled VR mode
     last = next(reversed(ds.values()), None)
-    return _Header(ds, raw, buffer.tell(), deflated, last)
+    return _Header(meta, ds, buffer, stream.tell(), deflated, bool(implicit), bool(little), last)
 
 
-def _identify(header: _Header, row: dict[str, Any]) -> dict[str, Any]:
-    """Fill the identity and typed columns of ``row``; returns the header as DICOM JSON.
+def _syntax(meta: Dataset) -> str | None:
+    """Transfer Syntax UID, read from the raw element: converting it costs more than this."""
+    if 0x00020010 not in meta:
+        return None
+    element = meta.get_item(0x00020010)
+    value = element.value
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    return str(value).rstrip("\x00 ") or None
+
+
+def _after_meta(tag: int, vr: str | None, length: int) -> bool:
+    return tag >> 16 != 0x0002
+
+
+def _at_pixels(tag: int, vr: str | None, length: int) -> bool:
+    return tag in PIXEL_TAGS
+
+
+def _encoding(syntax: str | None, data: bytes, start: int) -> tuple[bool, bool, bool]:
+    """(implicit VR, little endian, deflated) of the data set, as ``read_partial`` decides it.
+
+    Without a Transfer Syntax UID the first element tells: a valid two-letter VR means
+    explicit VR, and a group number that reads as 1024 or more means big endian (0x0008
+    byte-swapped is 0x0800). Any other syntax (JPEG, RLE...) is Explicit VR Little Endian.
+    """
+    if syntax is None:
+        head = data[start : start + 6]
+        if len(head) == 6 and head[4:6] in EXPLICIT_VRS:
+            return False, struct.unpack("<H", head[:2])[0] < 1024, False
+        return True, True, False
+    if syntax == "1.2.840.10008.1.2":  # Implicit VR Little Endian
+        return True, True, False
+    if syntax == "1.2.840.10008.1.2.2":  # Explicit VR Big Endian
+        return False, False, False
+    return False, True, syntax in DEFLATED_SYNTAXES
+
+
+def _identify(
+    header: _Header, row: dict[str, Any]
+) -> tuple[hdr.Header, tuple[object, tuple[str, ...]]]:
+    """Fill the identity and typed columns of ``row``; returns the header as DICOM JSON and a
+    key for everything the series part of the header determines.
 
     A file read with ``force`` could be any binary that happened to start like a data set, so
     it must carry the two identifiers every composite IOD has (SOP Common: SOP Class UID and
@@ -192,8 +264,9 @@ def _identify(header: _Header, row: dict[str, Any]) -> dict[str, Any]:
     which is how a DICOMDIR (whose data set has no SOP Common module) is identified.
     """
     ds = header.ds
-    has_meta = bool(len(ds.file_meta))
-    document, typed = hdr.header_json((ds.file_meta, ds) if has_meta else (ds,), fields)
+    has_meta = bool(len(header.meta))
+    parts = hdr.header_json((header.meta, ds) if has_meta else (ds,), fields)
+    typed = parts.fields
     instance_uid = typed.get("_sop_instance_uid")
     class_uid = typed.get("_sop_class_uid")
     if not has_meta:
@@ -221,15 +294,19 @@ def _identify(header: _Header, row: dict[str, Any]) -> dict[str, Any]:
         has_file_meta=has_meta,
         number_of_frames=typed.get("_number_of_frames"),
     )
-    return document
+    # Columns that per-instance elements feed (beyond the unique ones) vary within a series.
+    varying = tuple(
+        (c, repr(row[c])) for c in sorted(parts.instance_fields) if c in _VARYING_CANDIDATES
+    )
+    return parts, (parts.series, varying)
 
 
 def _check_pixels(
-    header: _Header, document: dict[str, Any], row: dict[str, Any]
+    header: _Header, document: hdr.Header, row: dict[str, Any]
 ) -> PixelElement | None:
     """Check that the file holds all the bytes its header promises; set the pixel columns."""
     buf, stop = header.buffer, header.stop
-    is_implicit, is_little = header.ds.original_encoding
+    is_implicit, is_little = header.implicit_vr, header.little_endian
     tag = None
     if len(buf) - stop >= 4:
         group, element = struct.unpack_from("<HH" if is_little else ">HH", buf, stop)
@@ -237,6 +314,24 @@ def _check_pixels(
     row["has_pixel_data"] = tag in PIXEL_TAGS
     if tag not in PIXEL_TAGS:
         _check_header_end(header)
+        # The Image Pixel module (Rows, Columns) requires Pixel Data unless a JPIP Pixel Data
+        # Provider URL stands in for it (PS3.3 C.7.6.3): without either, the file was most
+        # likely cut exactly between two elements, which no length can reveal.
+        if row["rows"] and row["columns"] and "00287FE0" not in document:
+            needs = expected_native_bytes(
+                row["rows"],
+                row["columns"],
+                row["number_of_frames"],
+                row["samples_per_pixel"],
+                row["bits_allocated"],
+                row["photometric_interpretation"],
+            )
+            size = f" (uncompressed, its pixels need {needs} bytes)" if needs else ""
+            raise Truncated(
+                f"the header describes a {row['rows']} x {row['columns']} image{size} but the "
+                f"file ends after {len(header.buffer)} bytes with no Pixel Data element; it was "
+                "probably cut between two elements"
+            )
         return None
     if row["number_of_frames"] is None:  # single-frame IODs have no Number of Frames
         row["number_of_frames"] = 1
@@ -252,19 +347,19 @@ def _check_pixels(
                 f"{pixel.name} holds {pixel.length} bytes where Rows x Columns x Frames x "
                 f"SamplesPerPixel x BitsAllocated/8 ({shape}) needs {expected}"
             )
-    document[f"{pixel.tag:08X}"] = {"vr": pixel.vr, **hdr.bulk_note(pixel.tag, pixel.length)}
+    document.add({f"{pixel.tag:08X}": {"vr": pixel.vr, **hdr.bulk_note(pixel.tag, pixel.length)}})
     # The delimiter item (8 bytes) closes an encapsulated value.
     _read_tail(header, pixel.value_offset + pixel.length + 8 * pixel.encapsulated, document)
     return pixel
 
 
-def _read_tail(header: _Header, start: int, document: dict[str, Any]) -> None:
+def _read_tail(header: _Header, start: int, document: hdr.Header) -> None:
     """Add the elements after Pixel Data (Data Set Trailing Padding, Digital Signatures) to the
     JSON, so ``header_json`` holds the whole data set. Junk that some writers append after the
     pixels is not worth losing a valid image for, so a tail that does not parse is left out."""
     if start >= len(header.buffer):
         return
-    is_implicit, is_little = header.ds.original_encoding
+    is_implicit, is_little = header.implicit_vr, header.little_endian
     stream = io.BytesIO(header.buffer)
     stream.seek(start)
     try:
@@ -275,7 +370,8 @@ def _read_tail(header: _Header, start: int, document: dict[str, Any]) -> None:
             )
     except Exception:
         return
-    document.update(hdr.header_json((tail,), lambda _: {})[0])
+    tail_header = hdr.header_json((tail,), lambda _: {})
+    document.add(tail_header.series_json | tail_header.instance_json)
 
 
 def _check_header_end(header: _Header) -> None:

@@ -29,11 +29,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+import struct
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from typing import Any
 
+import orjson
 from pydicom.datadict import DicomDictionary
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
@@ -69,7 +72,7 @@ PER_INSTANCE = {
 _ELEMENT_MEMO_LIMIT = 50_000
 _SERIES_MEMO_LIMIT = 2_000
 _element_memo: dict[tuple[Any, ...], dict[str, Any]] = {}
-_series_memo: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+_series_memo: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any], object, bytes]] = {}
 _implicit_vr: dict[int, str | None] = {}  # tag -> dictionary VR when memoizable, else None
 
 
@@ -171,7 +174,10 @@ def _convert(ds: Dataset, tag: int, raw: Any) -> dict[str, Any]:
     if fast is not None:
         return fast
     try:
-        return ds[tag].to_json_dict(_bulk_handler, BULK_THRESHOLD)
+        with warnings.catch_warnings():
+            # Odd values are kept as they are; pydicom's warnings about them would drown the log.
+            warnings.simplefilter("ignore")
+            return ds[tag].to_json_dict(_bulk_handler, BULK_THRESHOLD)
     except Exception:
         value = getattr(raw, "value", None)
         if isinstance(value, bytes) and value:
@@ -182,7 +188,9 @@ def _convert(ds: Dataset, tag: int, raw: Any) -> dict[str, Any]:
 
 
 _STRING_VRS = {"CS", "DA", "TM"}  # ASCII-only VRs that pydicom keeps as strings
-_FAST_VRS = {"UI", "IS", "DS", *_STRING_VRS}
+_BINARY_VRS = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d"}
+_SIZES = {code: struct.calcsize("<" + code) for code in _BINARY_VRS.values()}
+_FAST_VRS = {"UI", "IS", "DS", *_STRING_VRS, *_BINARY_VRS}
 _UI = re.compile(r"[0-9.]+(?:\\[0-9.]+)*")
 _IS_ITEM = re.compile(r" *[+-]?[0-9]+ *")
 _DS_ITEM = re.compile(r" *[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)? *")
@@ -202,6 +210,15 @@ def _fast_json(raw: Any) -> dict[str, Any] | None:
     vr = raw.VR or _dictionary_vr(raw.tag)
     if vr not in _FAST_VRS or raw.value is None:
         return None
+    code = _BINARY_VRS.get(vr)
+    if code is not None:  # binary numbers: as pydicom's convert_numbers unpacks them
+        count, rest = divmod(len(raw.value), _SIZES[code])
+        if rest:
+            return None
+        if not count:
+            return {"vr": vr}
+        order = "<" if raw.is_little_endian else ">"
+        return {"vr": vr, "Value": list(struct.unpack(f"{order}{count}{code}", raw.value))}
     try:
         decoded = raw.value.decode("ascii").rstrip(" \x00")
     except UnicodeDecodeError:
@@ -239,10 +256,43 @@ def _charset(ds: Dataset) -> object:
     return charset if isinstance(charset, str) else tuple(charset)
 
 
+@dataclass(slots=True)
+class Header:
+    """A header as DICOM JSON in two parts: the series part (shared, memoized: never mutate
+    it) and the instance's own elements, to which the reader may add (Pixel Data's note)."""
+
+    series_json: dict[str, Any]
+    series_text: bytes  # series_json serialized once, when first seen
+    instance_json: dict[str, Any]
+    fields: dict[str, Any]  # typed values read from both
+    series: object  # stands for the series part: equal tokens, equal series parts
+    instance_fields: frozenset[str]  # the fields read from per-instance elements
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.series_json or key in self.instance_json
+
+    def add(self, elements: dict[str, Any]) -> None:
+        """Add elements to the instance part (never replacing one already there)."""
+        for key, value in elements.items():
+            if key not in self:
+                self.instance_json[key] = value
+
+    def text(self) -> str:
+        """The whole header as one JSON object: the series part's elements, then the
+        instance's, each in tag order (JSON objects are unordered; this order is fixed by the
+        file alone, so equal files give equal text)."""
+        own = orjson.dumps(self.instance_json, option=orjson.OPT_SORT_KEYS)
+        if len(self.series_text) <= 2:
+            return own.decode()
+        if len(own) <= 2:
+            return self.series_text.decode()
+        return (self.series_text[:-1] + b"," + own[1:]).decode()
+
+
 def header_json(
     datasets: Iterable[Dataset], fields: Callable[[dict[str, Any]], dict[str, Any]]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(DICOM JSON of every element of ``datasets``, ``fields`` of that JSON).
+) -> Header:
+    """DICOM JSON of every element of ``datasets`` and the ``fields`` read from it.
 
     ``fields`` maps a JSON document to typed values for the keys it holds; it must be a pure
     function, as its result for the series part is memoized with the JSON.
@@ -251,27 +301,32 @@ def header_json(
     series_key = tuple(
         (plan, charset, plan.pick(values)) for _, charset, plan, _, values, _ in layouts
     )
-    with warnings.catch_warnings():
-        # Odd values are kept as they are; pydicom's per-element warnings would drown the log.
-        warnings.simplefilter("ignore")
-        hit = _series_memo.get(series_key)
-        if hit is None:
-            series_json = {
-                f"{tags[i]:08X}": _element_json(ds, tags[i], raws[i], charset)
-                for ds, charset, plan, raws, _, tags in layouts
-                for i in plan.shared
-            }
-            hit = (series_json, fields(series_json))
-            if len(_series_memo) >= _SERIES_MEMO_LIMIT:
-                _series_memo.clear()
-            _series_memo[series_key] = hit
-        instance_json = {
+    hit = _series_memo.get(series_key)
+    if hit is None:
+        series_json = {
             f"{tags[i]:08X}": _element_json(ds, tags[i], raws[i], charset)
             for ds, charset, plan, raws, _, tags in layouts
-            for i in plan.own
+            for i in plan.shared
         }
-    document = {**hit[0], **instance_json}
-    return document, {**hit[1], **fields(instance_json)}
+        text = orjson.dumps(series_json, option=orjson.OPT_SORT_KEYS)
+        hit = (series_json, fields(series_json), object(), text)
+        if len(_series_memo) >= _SERIES_MEMO_LIMIT:
+            _series_memo.clear()
+        _series_memo[series_key] = hit
+    instance_json = {
+        f"{tags[i]:08X}": _element_json(ds, tags[i], raws[i], charset)
+        for ds, charset, plan, raws, _, tags in layouts
+        for i in plan.own
+    }
+    instance_fields = fields(instance_json)
+    return Header(
+        hit[0],
+        hit[3],
+        instance_json,
+        {**hit[1], **instance_fields},
+        hit[2],
+        frozenset(instance_fields),
+    )
 
 
 # -- typed values from the JSON --------------------------------------------------------------

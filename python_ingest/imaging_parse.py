@@ -31,7 +31,7 @@ SEQUENCE_DELIMITER_TAG = 0xFFFEE0DD
 UNDEFINED_LENGTH = 0xFFFFFFFF
 # Explicit VR elements whose length is 32 bits, after two reserved bytes (PS3.5 7.1.2).
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT"}
-_ALL_VRS = _LONG_VRS | {
+EXPLICIT_VRS = _LONG_VRS | {
     b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN",
     b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
 }  # fmt: skip
@@ -68,7 +68,7 @@ def looks_like_dicom(head: bytes, size: int) -> bool:
         group, _element = struct.unpack(order + "HH", head[:4])
         if group not in _FIRST_GROUPS:
             continue
-        if head[4:6] in _ALL_VRS:  # explicit VR
+        if head[4:6] in EXPLICIT_VRS:  # explicit VR
             return True
         (length,) = struct.unpack(order + "L", head[4:8])  # implicit VR: a 4-byte length
         if order == "<" and length < size:

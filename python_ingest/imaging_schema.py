@@ -9,6 +9,7 @@ empty DICOM values (a Type 2 element present but blank) become null.
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from typing import Any
 
 import pyarrow as pa
@@ -63,13 +64,15 @@ SCHEMA = pa.schema(
     ]
 )
 FIELD_TYPES = tuple((field.name, field.type) for field in SCHEMA)
-# Columns whose value is new in (nearly) every row: never worth memoizing as Arrow arrays.
-_UNIQUE_COLUMNS = {
-    "file_path", "sop_instance_uid", "header_json", "image_position_patient", "instance_number",
-    SOURCE_LOCATOR, RECORD_HASH,
-}  # fmt: skip
+# Columns whose value is new in every row: never worth memoizing as Arrow arrays.
+UNIQUE_COLUMNS = {"file_path", "sop_instance_uid", "header_json", SOURCE_LOCATOR, RECORD_HASH}
+# ... and those that vary within a series but repeat across series (slice numbers, positions).
+_PER_SLICE_COLUMNS = {"image_position_patient", "instance_number"}
+_UNIQUE_COLUMNS = UNIQUE_COLUMNS | _PER_SLICE_COLUMNS
 _ARRAY_MEMO_LIMIT = 20_000
 _array_memo: dict[tuple[str, Any], pa.Array] = {}
+_SERIES_ARRAYS_LIMIT = 2_000
+_series_arrays: dict[tuple[Any, ...], list[pa.Array | None]] = {}
 _EXACT_KEY_TYPES = (str, int, bool, type(None), dt.date)
 
 # (field, DICOM JSON key, converter): the typed columns, and the identity fields (leading "_").
@@ -112,31 +115,62 @@ _FIELDS: tuple[tuple[str, str, Any], ...] = (
 COLUMNS = tuple(name for name, _, _ in _FIELDS if not name.startswith("_"))
 
 
+_FIELDS_BY_KEY = {key: (name, convert) for name, key, convert in _FIELDS}
+
+
 def fields(document: dict[str, Any]) -> dict[str, Any]:
     """Typed values of the fields whose elements ``document`` holds (pure: it is memoized)."""
-    return {name: convert(document, key) for name, key, convert in _FIELDS if key in document}
+    found = {}
+    for key in document.keys() & _FIELDS_BY_KEY.keys():
+        name, convert = _FIELDS_BY_KEY[key]
+        found[name] = convert(document, key)
+    return found
 
 
-def one_row_table(row: dict[str, Any]) -> pa.Table:
+def one_row_table(row: dict[str, Any], series: tuple[Any, ...] | None = None) -> pa.Table:
     """The row as a one-row table, reusing the one-value arrays of values seen before.
 
-    A table per file is the framework's unit, and building 40 one-value arrays costs as much
-    as a third of the header parse; the slices of a series share most values, so the arrays
-    (immutable) are memoized per column and value. Floats and lists key on their ``repr`` so
-    that -0.0 and 0.0 stay apart.
+    A table per file is the framework's unit, and building 40 one-value arrays costs a third
+    of the header parse. The slices of a series share most values, so the arrays (immutable)
+    are memoized: all non-unique columns at once under ``series``, a key that must determine
+    every one of their values, else one column at a time under the value itself (floats and
+    lists key on their ``repr``, so that -0.0 and 0.0 stay apart).
     """
-    arrays = []
-    memo = _array_memo
-    for name, type_ in FIELD_TYPES:
-        value = row.get(name)
-        if name in _UNIQUE_COLUMNS:
-            arrays.append(pa.array([value], type_))
-            continue
-        key = (name, value if isinstance(value, _EXACT_KEY_TYPES) else repr(value))
-        array = memo.get(key)
-        if array is None:
-            if len(memo) >= _ARRAY_MEMO_LIMIT:
-                memo.clear()
-            array = memo[key] = pa.array([value], type_)
-        arrays.append(array)
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+    arrays = _series_arrays.get(series) if series is not None else None
+    if arrays is None:
+        arrays = [
+            None if name in _UNIQUE_COLUMNS else _value_array(name, type_, row.get(name))
+            for name, type_ in FIELD_TYPES
+        ]
+        if series is not None:
+            if len(_series_arrays) >= _SERIES_ARRAYS_LIMIT:
+                _series_arrays.clear()
+            _series_arrays[series] = arrays
+    columns = [
+        array if array is not None else _unique_array(name, type_, row.get(name))
+        for (name, type_), array in zip(FIELD_TYPES, arrays, strict=True)
+    ]
+    return pa.Table.from_arrays(columns, schema=SCHEMA)
+
+
+_OFFSETS = struct.Struct("<ii")
+
+
+def _unique_array(name: str, type_: pa.DataType, value: Any) -> pa.Array:
+    if name in _PER_SLICE_COLUMNS:
+        return _value_array(name, type_, value)
+    if type(value) is str:  # straight from buffers: a third of ``pa.array``'s cost
+        data = value.encode()
+        offsets = pa.py_buffer(_OFFSETS.pack(0, len(data)))
+        return pa.StringArray.from_buffers(1, offsets, pa.py_buffer(data))
+    return pa.array([value], type_)
+
+
+def _value_array(name: str, type_: pa.DataType, value: Any) -> pa.Array:
+    key = (name, value if isinstance(value, _EXACT_KEY_TYPES) else repr(value))
+    array = _array_memo.get(key)
+    if array is None:
+        if len(_array_memo) >= _ARRAY_MEMO_LIMIT:
+            _array_memo.clear()
+        array = _array_memo[key] = pa.array([value], type_)
+    return array

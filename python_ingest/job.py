@@ -7,6 +7,7 @@ makes a killed run harmless.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -97,6 +98,54 @@ def _with_lineage(table: pa.Table, source: str, batch_id: str, at: dt.datetime) 
     return table.select([*content, *LINEAGE_COLUMNS])
 
 
+def _fits(existing: pa.DataType, incoming: pa.DataType) -> bool:
+    """Whether values of ``incoming`` type can be written to a column of ``existing`` type.
+
+    Structs may gain fields (schema evolution, e.g. a VCF with more FORMAT keys) and integers
+    or floats may widen; anything else must match exactly.
+    """
+    if existing == incoming or pa.types.is_null(existing) or pa.types.is_null(incoming):
+        return True
+    if pa.types.is_struct(existing) and pa.types.is_struct(incoming):
+        for field in incoming:
+            index = existing.get_field_index(field.name)
+            if index >= 0 and not _fits(existing.field(index).type, field.type):
+                return False
+        return True
+    lists = (pa.types.is_list, pa.types.is_large_list)
+    if any(f(existing) for f in lists) and any(f(incoming) for f in lists):
+        return _fits(existing.value_type, incoming.value_type)
+    for family in (pa.types.is_signed_integer, pa.types.is_floating):
+        if family(existing) and family(incoming):
+            return incoming.bit_width <= existing.bit_width
+    return False
+
+
+def _type_conflict(accepted: pa.Schema | None, incoming: pa.Schema) -> str | None:
+    """Why ``incoming`` cannot join a table of schema ``accepted`` (None if it can).
+
+    Delta keeps a column's type once written (delta-rs would even truncate a double into an int
+    column), so a changed type is a conflict, not a promotion.
+    """
+    if accepted is None:
+        return None
+    for field in incoming:
+        index = accepted.get_field_index(field.name)
+        if index >= 0 and not _fits(accepted.field(index).type, field.type):
+            existing = accepted.field(index).type
+            return f"column {field.name} is {field.type} here but {existing} in the table"
+    return None
+
+
+def _table_schema(path: Path) -> pa.Schema | None:
+    """The committed schema of a Delta table (log metadata only; no data is read)."""
+    if not is_delta_table(path):
+        return None
+    from deltalake import DeltaTable
+
+    return pa.schema(DeltaTable(str(path)).schema().to_arrow())
+
+
 def _land(path: Path, parts: list[pa.Table], predicate: str | None) -> None:
     """Append, or replace the chunk's files' rows when some may already be there."""
     if parts:
@@ -159,6 +208,38 @@ class IngestJob:
                 pool.shutdown()
         return summary
 
+    def _reject_type_conflicts(self, outcomes: list[FileOutcome]) -> list[FileOutcome]:
+        """Quarantine, as a whole, any file whose columns clash with the table's types.
+
+        One file declaring a field differently (VCF headers do) must not stop the batch, and
+        must not be silently coerced either: it is set aside with the column named.
+        """
+        accepted = {table: _table_schema(self.bronze / table) for table in self.reader.tables}
+        checked = []
+        for outcome in outcomes:
+            conflict = None
+            for table, data in outcome.tables.items():
+                conflict = _type_conflict(accepted.get(table), data.schema)
+                if conflict:
+                    conflict = f"{conflict} bronze.{table}; the file cannot land until they agree"
+                    break
+            if conflict:
+                checked.append(
+                    FileOutcome(quarantined=[Quarantined("file", conflict)], records_read=1)
+                )
+                continue
+            for table, data in outcome.tables.items():
+                current = accepted.get(table)
+                # The check above passed; if Arrow cannot unify, keep the stricter schema.
+                with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
+                    accepted[table] = (
+                        data.schema
+                        if current is None
+                        else pa.unify_schemas([current, data.schema], promote_options="permissive")
+                    )
+            checked.append(outcome)
+        return checked
+
     def _commit(
         self,
         chunk: list[SourceFile],
@@ -168,6 +249,7 @@ class IngestJob:
         summary: ModalitySummary,
     ) -> None:
         modality = self.reader.modality
+        outcomes = self._reject_type_conflicts(outcomes)
         started = dt.datetime.now(dt.UTC)
         self.ledger.mark_started(modality, chunk, batch_id)
         _pause_point("started")

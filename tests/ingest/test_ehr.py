@@ -1,8 +1,9 @@
 """EHR bronze ingestion: a generated FHIR bulk export and real FHIR files, landed exactly once.
 
 The generated cohort says which records it damaged (``_truth/dirty_records.csv``); the reader
-must quarantine exactly those, land every other resource once with its bytes unchanged, and
-keep doing so across re-runs and a rewritten file. The real files (HL7 examples, Synthea
+must quarantine exactly those (but for dangling Encounter references: bronze resolves Patient
+references only, silver the rest), land every other resource once with its bytes unchanged,
+and keep doing so across re-runs and a rewritten file. The real files (HL7 examples, Synthea
 bundles, a SMART bulk export) are checked against their ``EXPECTED_FACTS.md``.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
+import gzip
 import hashlib
 import json
 import re
@@ -26,7 +28,7 @@ import pytest
 
 from mmlake.duckdb_ext import connect
 from mmlake.generate.runner import GenerationConfig, generate_cohort
-from python_ingest.ehr import EhrReader
+from python_ingest.ehr import BOM, EhrReader
 from python_ingest.ehr_schemas import SCHEMAS, TABLES
 from python_ingest.job import IngestJob
 
@@ -423,3 +425,81 @@ def test_real_hl7_examples_land_or_are_quarantined_with_a_reason(
     assert {"Condition", "Encounter"} <= {
         r[0] for r in _query(f"select resource_type from {_scan(bronze, 'ehr_resources')}")
     }
+
+
+# ---------------------------------------------------------------- format edge cases
+
+
+def _patient(pid: str, **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": pid, "gender": "female"} | extra
+
+
+def _observation(oid: str, subject: str, **extra: Any) -> dict[str, Any]:
+    code = {"coding": [{"system": "http://loinc.org", "code": "718-7"}]}
+    base = {"resourceType": "Observation", "id": oid, "status": "final", "code": code}
+    return base | {"subject": {"reference": subject}} | extra
+
+
+def test_format_edge_cases_land_or_quarantine_precisely(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    lines = [
+        orjson.dumps(_patient("p1", birthDate="1950")),  # year-only birth date (Safe Harbor)
+        b"",  # blank line: not a record
+        orjson.dumps(_patient("p2", gender="woman")),  # not a code of AdministrativeGender
+        orjson.dumps({"resourceType": "Observaton", "id": "typo"}),
+        orjson.dumps(_observation("o1", "urn:uuid:0c3a1c1e")),  # urn outside a Bundle
+        b"[1, 2]",
+    ]
+    (export / "Mixed.000.ndjson.gz").write_bytes(gzip.compress(b"\r\n".join(lines) + b"\r\n"))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {
+                "fullUrl": "http://x/fhir/Observation/o2",
+                "resource": _observation("o2", "Patient/p1"),
+            },
+            {
+                "fullUrl": "http://x/fhir/Observation/o3",
+                "resource": _observation("o3", "Patient/p9"),
+            },
+            {"request": {"method": "DELETE", "url": "Observation/o4"}},
+        ],
+    }
+    (export / "page1.json").write_bytes(BOM + json.dumps(bundle, indent=2).encode())
+    (export / "broken.json").write_bytes(b'{"resourceType": "Patient", "id": ')
+    (export / "manifest.json").write_bytes(orjson.dumps({"transactionTime": "x", "output": []}))
+    (export / "notes.xml").write_text("<Patient/>", encoding="utf-8")
+    (export / ".hidden.ndjson").write_bytes(orjson.dumps(_patient("h")))
+    (export / "bad.ndjson.gz").write_bytes(b"not gzip")
+
+    reader = EhrReader()
+    files = reader.discover(export)
+    assert [f.name for f in files] == [
+        "Mixed.000.ndjson.gz",
+        "bad.ndjson.gz",
+        "broken.json",
+        "page1.json",
+    ]
+    mixed = reader.read(export / "Mixed.000.ndjson.gz")
+    assert (mixed.records_read, mixed.records_landed) == (5, 1)
+    patient = mixed.tables["ehr_patients"].to_pylist()[0]
+    assert (patient["birth_date"], patient["birth_year"]) == (None, 1950)
+    reasons = {q.locator: q.reason for q in mixed.quarantined}
+    assert "'woman', which is not a code" in reasons["line 3 Patient/p2"]
+    assert "'Observaton' is not a FHIR R4 resource type" in reasons["line 4 Observaton/typo"]
+    assert "it is not in a Bundle" in reasons["line 5 Observation/o1"]
+    assert "not an object" in reasons["line 6"]
+    page = reader.read(export / "page1.json")
+    assert (page.records_read, page.records_landed) == (3, 1)
+    landed = page.tables["ehr_resources"].to_pylist()[0]
+    assert landed["_source_locator"] == "entry 1 Observation/o2" and landed["patient_ref"] == "p1"
+    assert json.loads(landed["raw_json"]) == bundle["entry"][0]["resource"]
+    assert landed["raw_json"].startswith("{\n")  # the entry's own bytes, indentation and all
+    reasons = {q.locator: q.reason for q in page.quarantined}
+    assert "Observation.subject -> Patient/p9" in reasons["entry 2 Observation/o3"]
+    assert "DELETE Observation/o4" in reasons["entry 3"]
+    for name in ("broken.json", "bad.ndjson.gz"):
+        whole = reader.read(export / name)
+        assert whole.records_read == 1 and whole.quarantined[0].locator == "file"

@@ -1,0 +1,370 @@
+"""Genomics bronze ingestion of generated sequencing runs (VCF + lab manifest per run).
+
+The generated cohort lists every VCF line it damaged (``_truth/dirty_records.csv``): exactly those
+lines are quarantined (by file and ``line N CHROM:POS`` locator) and every other data line lands
+once, with its bytes' hash. Foreign specimens (``unknown_specimen``) are a linkage question, not a
+malformed record: their genotypes land and the anti-join of VCF sample columns against manifest
+rows in ``genomics_samples`` reports them. Landed values are checked against an independent
+plain-Python reading of the lines. Real files: ``test_genomics_realdata.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import random
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from mmlake.duckdb_ext import connect
+from mmlake.generate.runner import GenerationConfig, generate_cohort
+from python_ingest.genomics import GenomicsReader
+from python_ingest.job import IngestJob, ModalitySummary
+
+_DB: list[duckdb.DuckDBPyConnection] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _db() -> Iterator[None]:
+    with connect() as conn:
+        _DB.append(conn)
+        yield
+        _DB.clear()
+
+
+def _query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    return _DB[0].execute(sql, list(params)).fetchall()
+
+
+def _scan(bronze: Path, table: str) -> str:
+    return f"delta_scan('{bronze / table}')"
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cohort")
+    config = GenerationConfig(
+        patients=60,
+        seed=23,
+        dirty_rate=0.05,
+        image_size=32,
+        modalities=("ehr", "genomics"),
+        vcf_batch_size=12,  # several runs: several files, parsed in the process pool
+    )
+    generate_cohort(config, out)
+    return out.resolve()
+
+
+@pytest.fixture(scope="module")
+def landed(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModalitySummary]:
+    lakehouse = tmp_path_factory.mktemp("lakehouse")
+    summary = IngestJob(GenomicsReader(), lakehouse).run(cohort / "genomics")
+    return lakehouse / "bronze", summary
+
+
+def _dirty(cohort: Path, kind: str) -> list[dict[str, str]]:
+    with (cohort / "_truth" / "dirty_records.csv").open(encoding="utf-8") as handle:
+        rows = csv.DictReader(handle)
+        return [r for r in rows if r["modality"] == "genomics" and r["kind"] == kind]
+
+
+def _data_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, bytes) of every data line of a VCF, header lines counted."""
+    text = gzip.decompress(path.read_bytes())
+    for number, line in enumerate(text.split(b"\n"), start=1):
+        if line and not line.startswith(b"#"):
+            yield number, line
+
+
+def _locator(number: int, line: bytes) -> str:
+    chrom, pos = line.split(b"\t")[:2]
+    digits = pos.split(b".")[0].decode()
+    return f"line {number} {chrom.decode()}:{digits}"
+
+
+def _relative(path: str, cohort: Path) -> str:
+    return Path(path).relative_to(cohort).as_posix()
+
+
+def test_clean_lines_land_once_and_exactly_the_dirty_lines_are_quarantined(
+    cohort: Path, landed: tuple[Path, ModalitySummary]
+) -> None:
+    bronze, summary = landed
+    dirty = {(r["file"], r["locator"]) for r in _dirty(cohort, "malformed_vcf_line")}
+    assert dirty, "the generator should have damaged some lines at dirty_rate=0.05"
+    expected: Counter[tuple[str, str, str]] = Counter()
+    for path in sorted((cohort / "genomics" / "vcf").glob("*.vcf.gz")):
+        rel = path.relative_to(cohort).as_posix()
+        for number, line in _data_lines(path):
+            locator = _locator(number, line)
+            if (rel, locator) not in dirty:
+                expected[(rel, locator, hashlib.sha256(line).hexdigest())] += 1
+    rows = _query(
+        "select _source_file, _source_locator, _record_hash "
+        f"from {_scan(bronze, 'genomics_variants')}"
+    )
+    assert Counter((_relative(f, cohort), loc, h) for f, loc, h in rows) == expected
+    quarantined = _query(
+        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+        "where modality = 'genomics'"
+    )
+    assert {(_relative(f, cohort), loc) for f, loc, _ in quarantined} == dirty
+    assert len(quarantined) == len(dirty)
+    assert all(len(reason) > 20 for _, _, reason in quarantined)
+    assert summary.records_quarantined == len(dirty)
+
+
+def test_reasons_name_what_is_wrong(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
+    bronze, _ = landed
+    truth = {(r["file"], r["locator"]): r["reason"] for r in _dirty(cohort, "malformed_vcf_line")}
+    rows = _query(
+        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')}"
+    )
+    for file, locator, reason in rows:
+        generated = truth[(_relative(file, cohort), locator)]
+        if generated.startswith("line truncated"):
+            assert "columns" in reason
+        else:  # POS, REF, GT and FORMAT reasons quote the offending value like the generator
+            assert reason == generated, (locator, reason, generated)
+
+
+def test_unknown_specimens_land_and_are_found_by_the_manifest_anti_join(
+    cohort: Path, landed: tuple[Path, ModalitySummary]
+) -> None:
+    bronze, _ = landed
+    unknown = {r["locator"].removeprefix("sample ") for r in _dirty(cohort, "unknown_specimen")}
+    assert unknown, "the generator should have put foreign specimens on some run"
+    samples = _scan(bronze, "genomics_samples")
+    orphans = _query(
+        f"select distinct v.sample_id from {samples} v where v.source_kind = 'vcf' and not exists "
+        f"(select 1 from {samples} m where m.source_kind = 'manifest' "
+        "and m.sample_id = v.sample_id)"
+    )
+    assert {s for (s,) in orphans} == unknown
+    called = _query(
+        "select distinct g.sampleId from "
+        f"(select unnest(genotypes) as g from {_scan(bronze, 'genomics_variants')})"
+    )
+    assert unknown <= {s for (s,) in called}
+    manifest = _query(
+        f"select count(*), count(patient_mrn), count(collection_date), count(tumour_purity), "
+        f"count(fields) from {samples} where source_kind = 'manifest'"
+    )[0]
+    assert manifest[0] > 0 and set(manifest) == {manifest[0]}
+
+
+def test_accounting_per_file(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
+    bronze, _ = landed
+    log = _query(
+        "select path, records_read, records_landed, records_quarantined "
+        f"from {_scan(bronze, '_ingest_log')} where status = 'landed'"
+    )
+    assert len(log) == len(GenomicsReader().discover(cohort / "genomics"))
+    for path, read, landed_, quarantined in log:
+        assert read == landed_ + quarantined
+        if path.endswith(".vcf.gz"):
+            assert read == sum(1 for _ in _data_lines(Path(path)))
+
+
+def _reference(line: bytes, samples: list[str]) -> dict[str, Any]:
+    """An independent plain-Python reading of one generated line (GT:AD:DP:GQ[:PS])."""
+    cols = line.decode().split("\t")
+    info = dict(kv.split("=") if "=" in kv else (kv, True) for kv in cols[7].split(";"))
+    keys = cols[8].split(":")
+    genotypes = []
+    for sample, cell in zip(samples, cols[9:], strict=True):
+        values = dict(zip(keys, cell.split(":"), strict=False))
+        gt = values["GT"]
+        calls = [-1 if a == "." else int(a) for a in gt.replace("|", "/").split("/")]
+
+        def num(key: str, values: dict[str, str] = values) -> int | None:
+            value = values.get(key, ".")
+            return None if value == "." else int(value)
+
+        ad = values.get("AD", ".")
+        genotypes.append(
+            {
+                "sampleId": sample,
+                "phased": "|" in gt,
+                "calls": calls,
+                "alleleDepths": None
+                if all(a == "." for a in ad.split(","))
+                else [None if a == "." else int(a) for a in ad.split(",")],
+                "depth": num("DP"),
+                "conditionalQuality": num("GQ"),
+                "PS": num("PS"),
+            }
+        )
+    af = info.get("AF", ".")
+    return {
+        "contigName": cols[0],
+        "start": int(cols[1]) - 1,
+        "end": int(cols[1]) - 1 + len(cols[3]),
+        "names": None if cols[2] == "." else cols[2].split(";"),
+        "referenceAllele": cols[3],
+        "alternateAlleles": [] if cols[4] == "." else cols[4].split(","),
+        "qual": None if cols[5] == "." else float(cols[5]),
+        "filters": None if cols[6] == "." else cols[6].split(";"),
+        "splitFromMultiAllelic": False,
+        "INFO_DP": int(info["DP"]),
+        "INFO_AF": None if af == "." else [float(a) for a in af.split(",")],
+        "INFO_GENE": info["GENE"],
+        "INFO_SOMATIC": "SOMATIC" in info,
+        "genotypes": genotypes,
+    }
+
+
+def test_landed_values_match_an_independent_reading(
+    cohort: Path, landed: tuple[Path, ModalitySummary]
+) -> None:
+    path = sorted((cohort / "genomics" / "vcf").glob("*.vcf.gz"))[0]
+    table = GenomicsReader().read(path).tables["genomics_variants"]
+    head = [c for c in table.column_names if not c.startswith("_")]
+    assert head[:9] == [
+        "contigName", "start", "end", "names", "referenceAllele", "alternateAlleles", "qual",
+        "filters", "splitFromMultiAllelic",
+    ]  # fmt: skip
+    assert head[9:] == ["INFO_DP", "INFO_AF", "INFO_GENE", "INFO_SOMATIC", "genotypes"]
+    struct = table.schema.field("genotypes").type.value_type
+    assert [(f.name, str(f.type)) for f in struct] == [
+        ("sampleId", "string"), ("phased", "bool"), ("calls", "list<item: int32>"),
+        ("alleleDepths", "list<item: int32>"), ("depth", "int32"),
+        ("conditionalQuality", "int32"), ("PS", "int32"),
+    ]  # fmt: skip
+    header = [ln for ln in gzip.decompress(path.read_bytes()).split(b"\n") if ln[:2] == b"#C"]
+    samples = header[0].decode().split("\t")[9:]
+    lines = {_locator(n, line): line for n, line in _data_lines(path)}
+    rows = table.to_pylist()
+    for row in random.Random(5).sample(rows, 60) + rows[:3] + rows[-3:]:
+        expected = _reference(lines[row["_source_locator"]], samples)
+        got = {k: row[k] for k in expected}
+        assert got == expected, row["_source_locator"]
+    phased = [g for r in rows for g in r["genotypes"] if g["phased"]]
+    assert phased and all(g["PS"] is not None for g in phased)
+
+
+def _snapshot(bronze: Path) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        table: _query(
+            f"select _source_file, _source_locator, _record_hash from {_scan(bronze, table)} "
+            "order by all"
+        )
+        for table in ("genomics_variants", "genomics_samples")
+    } | {
+        "quarantine": _query(
+            f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+            "order by all"
+        )
+    }
+
+
+def test_reruns_change_nothing(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
+    bronze, first = landed
+    before = _snapshot(bronze)
+    for _ in range(3):
+        again = IngestJob(GenomicsReader(), bronze.parent).run(cohort / "genomics")
+        assert again.files_skipped == again.files_seen == first.files_seen
+        assert again.records_read == 0
+    assert _snapshot(bronze) == before
+
+
+def test_a_rewritten_file_is_relanded_without_duplicates(cohort: Path, tmp_path: Path) -> None:
+    source = tmp_path / "genomics"
+    shutil.copytree(cohort / "genomics", source)
+    lakehouse = tmp_path / "lakehouse"
+    IngestJob(GenomicsReader(), lakehouse).run(source)
+    bronze = lakehouse / "bronze"
+    vcf = sorted((source / "vcf").glob("*.vcf.gz"))[0]
+    lines = gzip.decompress(vcf.read_bytes()).split(b"\n")
+    data = [i for i, line in enumerate(lines) if line and not line.startswith(b"#")]
+    kept = [*lines[: data[10]], b""]  # the lab re-sent the run with only its first ten records
+    vcf.write_bytes(gzip.compress(b"\n".join(kept)))  # plain gzip this time, not BGZF
+    summary = IngestJob(GenomicsReader(), lakehouse).run(source)
+    assert summary.files_landed == 1 and summary.files_skipped == summary.files_seen - 1
+    rows = _query(
+        f"select _source_locator from {_scan(bronze, 'genomics_variants')} where _source_file = ?",
+        str(vcf.resolve()),
+    )
+    quarantined = _query(
+        f"select count(*) from {_scan(bronze, '_quarantine')} where _source_file = ?",
+        str(vcf.resolve()),
+    )[0][0]
+    assert len(rows) + quarantined == 10 and len(set(rows)) == len(rows)
+    total = _query(f"select count(*) from {_scan(bronze, 'genomics_variants')}")[0][0]
+    dup = _query(
+        f"select count(*) from (select _source_file, _source_locator from "
+        f"{_scan(bronze, 'genomics_variants')} group by all having count(*) > 1)"
+    )[0][0]
+    assert dup == 0 and total > len(rows)
+
+
+def _vcf(tmp_path: Path, body: str, header: str = "", samples: str = "S1\tS2") -> Path:
+    text = (
+        "##fileformat=VCFv4.2\n"
+        '##INFO=<ID=DP,Number=1,Type=Integer,Description="depth">\n'
+        '##INFO=<ID=DB,Number=0,Type=Flag,Description="dbSNP">\n'
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="quality">\n'
+        f"{header}#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{samples}\n{body}"
+    )
+    path = tmp_path / "t.vcf"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_malformed_lines_are_isolated_and_located(tmp_path: Path) -> None:
+    body = (
+        "1\t100\trs1;rs2\tA\tG,T\t50\tPASS\tDP=10;DB\tGT:GQ\t0|2:30\t./.\r\n"  # CRLF is fine
+        "1\t101\t.\tA\tG\tlow\t.\tDP=10\tGT:GQ\t0/1:30\t0/0:20\n"  # QUAL not a number
+        "\n"  # a blank line is no record
+        "1\t102\t.\tA\tG\t.\t.\tDP=ten\tGT:GQ\t0/1:30\t0/0:20\n"  # INFO value of the wrong Type
+        "1\t103\t.\tA\tG\t.\t.\tEND=200\tGT:GQ\t0/1:30:7\t0/0\n"  # more values than keys
+        "1\t104\t.\tA\t<DEL>\t.\tq10;s50\tEND=300\tGT:GQ\t1\t0/.\n"
+    )
+    outcome = GenomicsReader().read(_vcf(tmp_path, body))
+    assert (outcome.records_read, outcome.records_landed) == (5, 2)
+    reasons = {q.locator: q.reason for q in outcome.quarantined}
+    assert reasons == {
+        "line 8 1:101": "QUAL 'low' is not a number",
+        "line 10 1:102": "INFO/DP 'ten' is not an Integer",
+        "line 11 1:103": "sample column 1 has 3 values for 2 FORMAT keys",
+    }
+    first, last = outcome.tables["genomics_variants"].to_pylist()
+    assert first["names"] == ["rs1", "rs2"] and first["filters"] == ["PASS"]
+    assert first["INFO_DB"] is True and last["INFO_DB"] is False
+    assert first["genotypes"][0]["calls"] == [0, 2] and first["genotypes"][0]["phased"]
+    assert first["genotypes"][1] == {
+        "sampleId": "S2", "phased": False, "calls": [-1, -1], "conditionalQuality": None
+    }  # fmt: skip
+    assert (last["start"], last["end"], last["filters"]) == (103, 300, ["q10", "s50"])
+    assert [g["calls"] for g in last["genotypes"]] == [[1], [0, -1]]
+
+
+def test_a_truncated_gzip_lands_what_it_holds(tmp_path: Path) -> None:
+    body = "".join(f"1\t{100 + i}\t.\tA\tG\t.\t.\tDP={i}\tGT\t0/1\t1/1\n" for i in range(2000))
+    plain = _vcf(tmp_path, body)
+    packed = gzip.compress(plain.read_bytes())
+    cut = tmp_path / "cut.vcf.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    outcome = GenomicsReader().read(cut)
+    assert 0 < outcome.records_landed < 2000
+    assert outcome.quarantined[0].locator == "file"
+    assert "cut short" in outcome.quarantined[0].reason and len(outcome.quarantined) <= 2
+    assert outcome.records_read == outcome.records_landed + len(outcome.quarantined)
+
+
+def test_sites_only_and_empty_bodies_keep_a_stable_schema(tmp_path: Path) -> None:
+    path = _vcf(tmp_path, "", samples="S1")
+    table = GenomicsReader().read(path).tables["genomics_variants"]
+    assert table.num_rows == 0
+    genotype = table.schema.field("genotypes").type.value_type
+    assert [f.name for f in genotype] == ["sampleId", "phased", "calls", "conditionalQuality"]
+    assert table.schema.field("INFO_DB").type == pa.bool_()
