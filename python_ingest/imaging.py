@@ -44,12 +44,13 @@ from pydicom.uid import UID_dictionary
 
 from python_ingest import imaging_header as hdr
 from python_ingest.imaging_parse import (
-    EXPLICIT_VRS,
     HEAD_BYTES,
+    NATIVE_SYNTAXES,
     PIXEL_TAGS,
     Malformed,
     PixelElement,
     Truncated,
+    dataset_encoding,
     expected_native_bytes,
     has_dicm_prefix,
     looks_like_dicom,
@@ -66,16 +67,6 @@ from python_ingest.imaging_schema import (
 from python_ingest.model import RECORD_HASH, SOURCE_LOCATOR, FileOutcome, Quarantined, record_hash
 
 __all__ = ["SCHEMA", "TABLE", "ImagingReader"]
-
-# Syntaxes whose Pixel Data is native (its length is fixed by the image geometry).
-NATIVE_SYNTAXES = {
-    "1.2.840.10008.1.2",  # Implicit VR Little Endian
-    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
-    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
-    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired)
-}
-# Syntaxes whose data set is deflated (PS3.5 A.5): the deflated one and JPIP Referenced Deflate.
-DEFLATED_SYNTAXES = {"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"}
 
 _VARYING_CANDIDATES = set(COLUMNS) - UNIQUE_COLUMNS
 # Columns computed from the header (not read from one element) or from the pixel check.
@@ -130,7 +121,9 @@ class ImagingReader:
             header = _parse(data)
             document, series = _identify(header, row)
         except NotAnInstance as exc:
-            return _quarantined("file", str(exc), None)
+            head = {"file_bytes": len(data), "first_bytes_hex": data[:16].hex()}
+            head["dicm_prefix"] = has_dicm_prefix(data)
+            return _quarantined("file", str(exc), orjson.dumps(head).decode())
         locator = f"SOPInstanceUID={row['sop_instance_uid']}"
         try:
             pixel = _check_pixels(header, document, row)
@@ -193,7 +186,7 @@ def _parse(data: bytes) -> _Header:
             # PS3.10 7.1: File Meta Information is always Explicit VR Little Endian.
             meta = read_dataset(stream, False, True, stop_when=_after_meta)
             syntax = _syntax(meta)
-            implicit, little, deflated = _encoding(syntax, data, stream.tell())
+            implicit, little, deflated = dataset_encoding(syntax, data, stream.tell())
             if deflated:
                 stream = io.BytesIO(zlib.decompress(stream.read(), -zlib.MAX_WBITS))
             ds = read_dataset(stream, implicit, little, stop_when=_at_pixels)
@@ -231,25 +224,6 @@ def _after_meta(tag: int, vr: str | None, length: int) -> bool:
 
 def _at_pixels(tag: int, vr: str | None, length: int) -> bool:
     return tag in PIXEL_TAGS
-
-
-def _encoding(syntax: str | None, data: bytes, start: int) -> tuple[bool, bool, bool]:
-    """(implicit VR, little endian, deflated) of the data set, as ``read_partial`` decides it.
-
-    Without a Transfer Syntax UID the first element tells: a valid two-letter VR means
-    explicit VR, and a group number that reads as 1024 or more means big endian (0x0008
-    byte-swapped is 0x0800). Any other syntax (JPEG, RLE...) is Explicit VR Little Endian.
-    """
-    if syntax is None:
-        head = data[start : start + 6]
-        if len(head) == 6 and head[4:6] in EXPLICIT_VRS:
-            return False, struct.unpack("<H", head[:2])[0] < 1024, False
-        return True, True, False
-    if syntax == "1.2.840.10008.1.2":  # Implicit VR Little Endian
-        return True, True, False
-    if syntax == "1.2.840.10008.1.2.2":  # Explicit VR Big Endian
-        return False, False, False
-    return False, True, syntax in DEFLATED_SYNTAXES
 
 
 def _identify(

@@ -27,7 +27,6 @@ allows, by a ``BulkDataURI`` note naming the element and its length instead of t
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import re
 import struct
 import warnings
@@ -37,7 +36,7 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 import orjson
-from pydicom.datadict import DicomDictionary
+from pydicom.datadict import DicomDictionary, private_dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.valuerep import AMBIGUOUS_VR
@@ -70,10 +69,12 @@ PER_INSTANCE = {
     0x00281051,  # Window Width
 }
 _ELEMENT_MEMO_LIMIT = 50_000
+_MEMO_VALUE_BYTES = 1024  # longer values are converted each time, to bound the memo's memory
 _SERIES_MEMO_LIMIT = 2_000
 _element_memo: dict[tuple[Any, ...], dict[str, Any]] = {}
 _series_memo: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any], object, bytes]] = {}
 _implicit_vr: dict[int, str | None] = {}  # tag -> dictionary VR when memoizable, else None
+_private_vrs: dict[tuple[int, str], str] = {}  # (tag with block 00, creator) -> VR
 
 
 def bulk_note(tag: int, length: int) -> dict[str, str]:
@@ -130,7 +131,8 @@ class _Plan:
             if tag not in PER_INSTANCE and not tag >> 16 & 1 and _memoizable(tag, raw)
         ]
         self.shared = tuple(shared)
-        self.own = tuple(i for i in range(len(tags)) if i not in set(shared))
+        in_shared = set(shared)
+        self.own = tuple(i for i in range(len(tags)) if i not in in_shared)
         self.pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
             itemgetter(*shared)
             if len(shared) > 1
@@ -168,9 +170,12 @@ def _layout(ds: Dataset) -> tuple[_Plan, tuple[Any, ...], tuple[Any, ...], tuple
     return plan, raws, values, tags
 
 
-def _convert(ds: Dataset, tag: int, raw: Any) -> dict[str, Any]:
-    """One element as DICOM JSON; a value pydicom cannot convert is kept losslessly as UN bytes."""
-    fast = _fast_json(raw)
+def _convert(ds: Dataset, tag: int, raw: Any, vr: str | None = None) -> dict[str, Any]:
+    """One element as DICOM JSON; a value pydicom cannot convert is kept losslessly as UN bytes.
+
+    ``vr`` is the VR of an implicit VR element when the caller knows it (private elements).
+    """
+    fast = _fast_json(raw, vr)
     if fast is not None:
         return fast
     try:
@@ -187,16 +192,19 @@ def _convert(ds: Dataset, tag: int, raw: Any) -> dict[str, Any]:
         return {"vr": "UN"}
 
 
-_STRING_VRS = {"CS", "DA", "TM"}  # ASCII-only VRs that pydicom keeps as strings
+_STRING_VRS = {"AS", "CS", "DA", "TM"}  # ASCII-only VRs that pydicom keeps as strings
 _BINARY_VRS = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d"}
 _SIZES = {code: struct.calcsize("<" + code) for code in _BINARY_VRS.values()}
-_FAST_VRS = {"UI", "IS", "DS", *_STRING_VRS, *_BINARY_VRS}
+# Text in the data set's character set; pure ASCII (no ISO 2022 escape) decodes alike in all.
+_TEXT_VRS = {"SH", "LO", "UC"}
+_SINGLE_TEXT_VRS = {"ST", "LT", "UT"}
+_FAST_VRS = {"UI", "IS", "DS", *_STRING_VRS, *_BINARY_VRS, *_TEXT_VRS, *_SINGLE_TEXT_VRS}
 _UI = re.compile(r"[0-9.]+(?:\\[0-9.]+)*")
 _IS_ITEM = re.compile(r" *[+-]?[0-9]+ *")
 _DS_ITEM = re.compile(r" *[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)? *")
 
 
-def _fast_json(raw: Any) -> dict[str, Any] | None:
+def _fast_json(raw: Any, vr: str | None = None) -> dict[str, Any] | None:
     """Per-instance values decoded exactly as pydicom decodes them, when plainly well formed.
 
     These are the elements no memo can serve (UIDs, instance number, position, times, the
@@ -207,7 +215,7 @@ def _fast_json(raw: Any) -> dict[str, Any] | None:
         if raw.VR in ("UL", "US") and type(raw.value) is int:
             return {"vr": raw.VR, "Value": [raw.value]}
         return None
-    vr = raw.VR or _dictionary_vr(raw.tag)
+    vr = raw.VR or vr or _dictionary_vr(raw.tag)
     if vr not in _FAST_VRS or raw.value is None:
         return None
     code = _BINARY_VRS.get(vr)
@@ -219,10 +227,16 @@ def _fast_json(raw: Any) -> dict[str, Any] | None:
             return {"vr": vr}
         order = "<" if raw.is_little_endian else ">"
         return {"vr": vr, "Value": list(struct.unpack(f"{order}{count}{code}", raw.value))}
-    try:
-        decoded = raw.value.decode("ascii").rstrip(" \x00")
-    except UnicodeDecodeError:
+    value = raw.value
+    if not value.isascii() or b"\x1b" in value:  # escape sequences switch ISO 2022 sets
         return None
+    if vr in _TEXT_VRS:  # pydicom's convert_text: split, then strip each value's padding
+        items = [item.rstrip("\x00 ") for item in value.decode("ascii").split("\\")]
+        return {"vr": vr, "Value": items} if len(items) > 1 or items[0] else {"vr": vr}
+    if vr in _SINGLE_TEXT_VRS:  # pydicom's convert_single_string: no split
+        text = value.decode("ascii").rstrip("\x00 ")
+        return {"vr": vr, "Value": [text]} if text else {"vr": vr}
+    decoded = value.decode("ascii").rstrip(" \x00")
     if not decoded:
         return {"vr": vr}
     items = decoded.split("\\")
@@ -240,15 +254,48 @@ def _fast_json(raw: Any) -> dict[str, Any] | None:
 
 
 def _element_json(ds: Dataset, tag: int, raw: Any, charset: object) -> dict[str, Any]:
-    if tag in PER_INSTANCE or not _memoizable(tag, raw):
+    value = raw.value
+    if tag in PER_INSTANCE or (isinstance(value, bytes) and len(value) > _MEMO_VALUE_BYTES):
         return _convert(ds, tag, raw)
-    key = (*_memo_part(tag, raw), charset)
+    if tag >> 16 & 1 and type(raw) is RawDataElement and raw.VR in (None, "UN"):
+        # A private element whose VR the private dictionary gives, by its private creator.
+        vr, creator = _private_vr(ds, tag)
+        if (vr in _NOT_MEMOIZED_VRS and vr != "UN") or value is None:
+            return _convert(ds, tag, raw, vr if raw.VR is None else None)
+        key: tuple[Any, ...] = (*_memo_part(tag, raw), creator, charset)
+    elif _memoizable(tag, raw):
+        vr, key = None, (*_memo_part(tag, raw), charset)
+    else:
+        return _convert(ds, tag, raw)
     hit = _element_memo.get(key)
     if hit is None:
         if len(_element_memo) >= _ELEMENT_MEMO_LIMIT:
             _element_memo.clear()
-        hit = _element_memo[key] = _convert(ds, tag, raw)
+        hit = _element_memo[key] = _convert(ds, tag, raw, vr if raw.VR is None else None)
     return hit
+
+
+def _private_vr(ds: Dataset, tag: int) -> tuple[str, object]:
+    """(VR, private creator) of a private element without explicit VR, as pydicom finds them
+    (PS3.5 7.8.1: the creator (gggg,00xx) reserves the block (gggg,xx00-xxFF))."""
+    element = tag & 0xFFFF
+    if element < 0x0100:  # private creators are LO; (gggg,0000-000F) are unknown
+        return ("LO" if element >= 0x0010 else "UN"), None
+    creator_element = ds.get(tag & 0xFFFF0000 | element >> 8)
+    creator = creator_element.value if creator_element is not None else None
+    if not creator or not isinstance(creator, str):
+        return "UN", creator if isinstance(creator, str) else None
+    key = (tag & 0xFFFF00FF, creator)
+    vr = _private_vrs.get(key)
+    if vr is None:
+        try:
+            vr = private_dictionary_VR(tag, creator)
+        except KeyError:
+            vr = "UN"
+        if len(_private_vrs) >= _ELEMENT_MEMO_LIMIT:
+            _private_vrs.clear()
+        _private_vrs[key] = vr
+    return vr, creator
 
 
 def _charset(ds: Dataset) -> object:
@@ -327,75 +374,3 @@ def header_json(
         hit[2],
         frozenset(instance_fields),
     )
-
-
-# -- typed values from the JSON --------------------------------------------------------------
-
-
-def values(header: dict[str, Any], key: str) -> list[Any]:
-    element = header.get(key)
-    return (element.get("Value") or []) if element else []
-
-
-def text(header: dict[str, Any], key: str) -> str | None:
-    """A string element; multiple values joined with the DICOM separator, blanks as null."""
-    found = [str(v) for v in values(header, key) if v is not None and not isinstance(v, dict)]
-    joined = "\\".join(found).strip()
-    return joined or None
-
-
-def integer(header: dict[str, Any], key: str) -> int | None:
-    """The first value as an int within int32 (US, UL, IS); anything else becomes null."""
-    found = values(header, key)
-    try:
-        number = int(found[0]) if found else None
-    except (TypeError, ValueError):
-        return None
-    return number if number is not None and -(2**31) <= number < 2**31 else None
-
-
-def number(header: dict[str, Any], key: str) -> float | None:
-    numbers = doubles(header, key)
-    return numbers[0] if numbers else None
-
-
-def doubles(header: dict[str, Any], key: str) -> list[float] | None:
-    """All values as floats (DS, FD); null when absent or when any value is not a number."""
-    found = values(header, key)
-    try:
-        return [float(v) for v in found] if found else None
-    except (TypeError, ValueError):
-        return None
-
-
-_DA = re.compile(r"(\d{4})\.?(\d{2})\.?(\d{2})")
-_TM = re.compile(r"(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?")
-
-
-def date(header: dict[str, Any], key: str) -> dt.date | None:
-    """DA: ``YYYYMMDD``, or ``YYYY.MM.DD`` as ACR-NEMA 2.0 wrote it (PS3.5 6.2, retired form)."""
-    raw = text(header, key)
-    match = _DA.fullmatch(raw) if raw else None
-    if not match:
-        return None
-    try:
-        return dt.date(*(int(part) for part in match.groups()))
-    except ValueError:
-        return None
-
-
-def time_of_day(header: dict[str, Any], key: str) -> str | None:
-    """TM as ISO ``HH:MM:SS[.ffffff]``; DICOM allows ``HH``, ``HHMM``, ``HHMMSS.F...``.
-
-    Kept as a string: Spark has no time-of-day type, and DICOM times are local (the offset is
-    in Timezone Offset From UTC, when a modality sets it at all).
-    """
-    raw = text(header, key)
-    match = _TM.fullmatch(raw) if raw else None
-    if not match:
-        return None
-    hours, minutes, seconds, fraction = match.groups()
-    if int(hours) > 23 or int(minutes or 0) > 59 or int(seconds or 0) > 60:
-        return None
-    iso = f"{hours}:{minutes or '00'}:{seconds or '00'}"
-    return f"{iso}.{fraction}" if fraction else iso

@@ -39,6 +39,15 @@ EXPLICIT_VRS = _LONG_VRS | {
 # Identifying group (0008), where SOP Common's SOP Class UID, mandatory in every IOD, lives.
 _FIRST_GROUPS = {0x0002, 0x0008}
 HEAD_BYTES = 132
+# Syntaxes whose Pixel Data is native (its length is fixed by the image geometry).
+NATIVE_SYNTAXES = {
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired)
+}
+# Syntaxes whose data set is deflated (PS3.5 A.5): the deflated one and JPIP Referenced Deflate.
+DEFLATED_SYNTAXES = {"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"}
 
 
 class Truncated(Exception):  # noqa: N818 - a finding, not a programming error
@@ -192,3 +201,22 @@ def expected_native_bytes(
         samples = 2
     bits = rows * columns * (frames or 1) * samples * bits_allocated
     return (bits + 7) // 8
+
+
+def dataset_encoding(syntax: str | None, data: bytes, start: int) -> tuple[bool, bool, bool]:
+    """(implicit VR, little endian, deflated) of the data set, as ``read_partial`` decides it.
+
+    Without a Transfer Syntax UID the first element tells: a valid two-letter VR means
+    explicit VR, and a group number that reads as 1024 or more means big endian (0x0008
+    byte-swapped is 0x0800). Any other syntax (JPEG, RLE...) is Explicit VR Little Endian.
+    """
+    if syntax is None:
+        head = data[start : start + 6]
+        if len(head) == 6 and head[4:6] in EXPLICIT_VRS:
+            return False, struct.unpack("<H", head[:2])[0] < 1024, False
+        return True, True, False
+    if syntax == "1.2.840.10008.1.2":  # Implicit VR Little Endian
+        return True, True, False
+    if syntax == "1.2.840.10008.1.2.2":  # Explicit VR Big Endian
+        return False, False, False
+    return False, True, syntax in DEFLATED_SYNTAXES

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from python_ingest import imaging_header as hdr
+from python_ingest.imaging_values import date, doubles, integer, number, text, time_of_day
 from python_ingest.model import READER_LINEAGE, RECORD_HASH, SOURCE_LOCATOR
 
 TABLE = "imaging_instances"
@@ -76,39 +76,39 @@ _series_arrays: dict[tuple[Any, ...], list[pa.Array | None]] = {}
 _EXACT_KEY_TYPES = (str, int, bool, type(None), dt.date)
 
 # (field, DICOM JSON key, converter): the typed columns, and the identity fields (leading "_").
-_TEXT = hdr.text
+_TEXT = text
 _FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("_media_sop_class_uid", "00020002", _TEXT),
     ("_media_sop_instance_uid", "00020003", _TEXT),
     ("transfer_syntax_uid", "00020010", _TEXT),
     ("_sop_class_uid", "00080016", _TEXT),
     ("_sop_instance_uid", "00080018", _TEXT),
-    ("_number_of_frames", "00280008", hdr.integer),
+    ("_number_of_frames", "00280008", integer),
     ("series_instance_uid", "0020000E", _TEXT),
     ("study_instance_uid", "0020000D", _TEXT),
     ("patient_id", "00100020", _TEXT),
     ("accession_number", "00080050", _TEXT),
     ("modality", "00080060", _TEXT),
     ("body_part_examined", "00180015", _TEXT),
-    ("study_date", "00080020", hdr.date),
-    ("series_date", "00080021", hdr.date),
-    ("study_time", "00080030", hdr.time_of_day),
-    ("rows", "00280010", hdr.integer),
-    ("columns", "00280011", hdr.integer),
-    ("samples_per_pixel", "00280002", hdr.integer),
-    ("bits_allocated", "00280100", hdr.integer),
-    ("bits_stored", "00280101", hdr.integer),
-    ("pixel_representation", "00280103", hdr.integer),
+    ("study_date", "00080020", date),
+    ("series_date", "00080021", date),
+    ("study_time", "00080030", time_of_day),
+    ("rows", "00280010", integer),
+    ("columns", "00280011", integer),
+    ("samples_per_pixel", "00280002", integer),
+    ("bits_allocated", "00280100", integer),
+    ("bits_stored", "00280101", integer),
+    ("pixel_representation", "00280103", integer),
     ("photometric_interpretation", "00280004", _TEXT),
-    ("pixel_spacing", "00280030", hdr.doubles),
-    ("slice_thickness", "00180050", hdr.number),
-    ("spacing_between_slices", "00180088", hdr.number),
-    ("image_position_patient", "00200032", hdr.doubles),
-    ("image_orientation_patient", "00200037", hdr.doubles),
-    ("rescale_intercept", "00281052", hdr.number),
-    ("rescale_slope", "00281053", hdr.number),
-    ("instance_number", "00200013", hdr.integer),
-    ("series_number", "00200011", hdr.integer),
+    ("pixel_spacing", "00280030", doubles),
+    ("slice_thickness", "00180050", number),
+    ("spacing_between_slices", "00180088", number),
+    ("image_position_patient", "00200032", doubles),
+    ("image_orientation_patient", "00200037", doubles),
+    ("rescale_intercept", "00281052", number),
+    ("rescale_slope", "00281053", number),
+    ("instance_number", "00200013", integer),
+    ("series_number", "00200011", integer),
     ("manufacturer", "00080070", _TEXT),
     ("institution_name", "00080080", _TEXT),
 )

@@ -64,6 +64,21 @@ class FileOutcome:
     records_read: int = 0
     records_landed: int = 0
 
+    def __getstate__(self) -> dict[str, object]:
+        """Cross the worker-process boundary as Arrow IPC streams.
+
+        A ``pa.Table`` pickles column by column (about 0.6 ms for a small table, more than
+        parsing a whole small file); one IPC stream per table costs tens of microseconds.
+        """
+        state = dict(self.__dict__)
+        state["tables"] = {name: _to_ipc(table) for name, table in self.tables.items()}
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        streams = state.pop("tables")
+        self.__dict__.update(state)
+        self.tables = {name: pa.ipc.open_stream(data).read_all() for name, data in streams.items()}
+
     def check_accounting(self, path: Path) -> None:
         if self.records_read != self.records_landed + len(self.quarantined):
             raise AssertionError(
@@ -86,6 +101,13 @@ class Reader(Protocol):
     def read(self, path: Path) -> FileOutcome:
         """Parse one file. Bad records are quarantined; only a programming error may raise."""
         ...
+
+
+def _to_ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
 def record_hash(payload: bytes | str | dict | list) -> str:

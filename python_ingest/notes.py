@@ -45,7 +45,6 @@ from python_ingest.notes_manifest import (
 )
 
 # Shared with the wearables reader until the framework ships outcomes as Arrow IPC itself.
-from python_ingest.wearables_columns import IpcTables
 
 NOTES = "notes"
 NOTES_SCHEMA = pa.schema(
@@ -239,5 +238,5 @@ def _landed(records: list[dict]) -> FileOutcome:
     rows = pa.array(records, _ROW)
     table = pa.Table.from_arrays(rows.flatten(), schema=NOTES_SCHEMA)
     return FileOutcome(
-        tables=IpcTables({NOTES: table}), records_read=len(records), records_landed=len(records)
+        tables={NOTES: table}, records_read=len(records), records_landed=len(records)
     )

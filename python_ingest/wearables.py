@@ -1,6 +1,8 @@
 """Wearables: device-cloud JSON-lines events, the enrollment register, Fitabase CSV exports.
 
-What lands where (see ``python_ingest.wearables_columns`` for the column contract):
+What lands where (``python_ingest.wearables_columns`` holds the column contract and
+``python_ingest.wearables_events`` the validation; the ``value``/``value_num`` split, the three
+forms of every time and the string-typed unknown fields are explained there):
 
 * ``*.jsonl`` / ``*.ndjson`` (optionally ``.gz``): one event per line -> ``wearables_events``.
   The unit of accounting is the non-blank line; its locator is ``line N`` (1-based, blank lines
@@ -17,8 +19,11 @@ de-duplication is silver's job. A line is quarantined when it is not JSON (trunc
 garbage, NUL-filled), not an object, has no ``event_id``, has a time that is not ISO 8601, a
 heart rate / step count / SpO2 that is negative or not a number, or a ``battery_pct`` that is not
 a number. The locator of an unparseable line also names the ``event_id`` when the damaged bytes
-still show it. Streaming needs nothing special: the ingest log is the checkpoint, so a run after
-new drops arrived lands only those files.
+still show it (the generator's ``_truth`` convention); a parsed but invalid event is located by
+``line N`` alone, its event_id being in the reason and the payload. ``arrival_time`` is the
+drop's closing instant when the file name carries one (``20240501T140000Z.jsonl``), else null.
+Streaming needs nothing special: the ingest log is the checkpoint, so a run after new drops
+arrived lands only those files.
 """
 
 from __future__ import annotations

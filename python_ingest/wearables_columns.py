@@ -205,9 +205,13 @@ def parse_local_times(raw: pa.Array, formats: Sequence[str]) -> tuple[pa.Array, 
 def finish(columns: dict[str, pa.Array], schema: pa.Schema, extras: Sequence[str]) -> pa.Table:
     """The file's table: known columns in schema order, extras as strings, then lineage."""
     n = len(next(iter(columns.values()))) if columns else 0
-    key = (id(schema), tuple(extras))  # hashing a pa.Schema costs more than building a table
+    # Keyed by identity: the schemas are module constants, and hashing a pa.Schema costs more
+    # than building a small table.
+    key = (id(schema), tuple(extras))
     full = _SCHEMAS.get(key)
     if full is None:
+        if len(_SCHEMAS) > 256:  # files with ever-new unknown fields: stay bounded
+            _SCHEMAS.clear()
         full = _SCHEMAS[key] = _full_schema(schema, key[1])
     arrays = [columns[f.name] if f.name in columns else pa.nulls(n, f.type) for f in full]
     return pa.Table.from_arrays(arrays, schema=full)
@@ -219,27 +223,3 @@ _SCHEMAS: dict[tuple[int, tuple[str, ...]], pa.Schema] = {}
 def _full_schema(schema: pa.Schema, extras: tuple[str, ...]) -> pa.Schema:
     fields = [*schema, *(pa.field(name, pa.string()) for name in extras), *READER_LINEAGE]
     return pa.schema(fields)
-
-
-class IpcTables(dict):
-    """``FileOutcome.tables`` that crosses the job's process boundary as Arrow IPC streams.
-
-    The job parses files in worker processes, so every outcome is pickled back to the parent.
-    A ``pa.Table`` pickles column by column (about 0.4 ms to pickle and 0.2 ms to unpickle a
-    small 23-column table, more than parsing a whole hourly drop); one IPC stream per table is
-    about 35 us both ways. Unpickled, it is a plain ``dict`` of tables again.
-    """
-
-    def __reduce__(self) -> tuple[object, tuple[dict[str, bytes]]]:
-        return _tables_from_ipc, ({name: _to_ipc(table) for name, table in self.items()},)
-
-
-def _to_ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _tables_from_ipc(streams: dict[str, bytes]) -> dict[str, pa.Table]:
-    return {name: pa.ipc.open_stream(data).read_all() for name, data in streams.items()}

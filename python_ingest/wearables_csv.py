@@ -44,7 +44,6 @@ from python_ingest.model import FileOutcome, Quarantined
 from python_ingest.wearables_columns import (
     ENROLLMENT_SCHEMA,
     EVENT_SCHEMA,
-    IpcTables,
     extra_column_names,
     finish,
     numeric_array,
@@ -164,7 +163,7 @@ def _enrollment(names: list[str], records: Iterator[tuple[int, str, list[str]]])
     columns["_record_hash"] = pa.array(hashes, pa.string())
     table = finish(columns, ENROLLMENT_SCHEMA, list(extras.values()))
     return FileOutcome(
-        tables=IpcTables({ENROLLMENT: table} if table.num_rows else {}),
+        tables={ENROLLMENT: table} if table.num_rows else {},
         quarantined=bad,
         records_read=table.num_rows + len(bad),
         records_landed=table.num_rows,
@@ -243,7 +242,7 @@ def _fitabase(
     bad.sort(key=lambda q: int(q.locator.split()[1]))
     landed = int(ok.sum())
     return FileOutcome(
-        tables=IpcTables({EVENTS: table} if table.num_rows else {}),
+        tables={EVENTS: table} if table.num_rows else {},
         quarantined=bad,
         records_read=landed + len(bad),
         records_landed=landed,

@@ -23,7 +23,6 @@ from python_ingest.wearables_columns import (
     EVENT_SCHEMA,
     TIME_FIELDS,
     UTC_TS,
-    IpcTables,
     extra_column_names,
     finish,
     json_text,
@@ -114,7 +113,7 @@ class EventBatches:
         self.bad.sort(key=lambda q: _locator_order(q.locator))
         landed = table.num_rows if table is not None else 0
         return FileOutcome(
-            tables=IpcTables({EVENTS: table} if landed else {}),
+            tables={EVENTS: table} if landed else {},
             quarantined=self.bad,
             records_read=self.read,
             records_landed=landed,
