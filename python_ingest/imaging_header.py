@@ -182,7 +182,10 @@ def _convert(ds: Dataset, tag: int, raw: Any, vr: str | None = None) -> dict[str
         with warnings.catch_warnings():
             # Odd values are kept as they are; pydicom's warnings about them would drown the log.
             warnings.simplefilter("ignore")
-            return ds[tag].to_json_dict(_bulk_handler, BULK_THRESHOLD)
+            element = ds[tag]
+            if element.VR == "SQ":  # items element by element, through the memos as well
+                return {"vr": "SQ", "Value": [_item_json(item) for item in element.value]}
+            return element.to_json_dict(_bulk_handler, BULK_THRESHOLD)
     except Exception:
         value = getattr(raw, "value", None)
         if isinstance(value, bytes) and value:
@@ -190,6 +193,12 @@ def _convert(ds: Dataset, tag: int, raw: Any, vr: str | None = None) -> dict[str
                 return {"vr": "UN", **bulk_note(tag, len(value))}
             return {"vr": "UN", "InlineBinary": base64.b64encode(value).decode("ascii")}
         return {"vr": "UN"}
+
+
+def _item_json(item: Dataset) -> dict[str, Any]:
+    """A sequence item as pydicom's ``Dataset.to_json_dict`` makes it, element by element."""
+    charset = _charset(item)
+    return {f"{tag:08X}": _element_json(item, int(tag), raw, charset) for tag, raw in item.items()}
 
 
 _STRING_VRS = {"AS", "CS", "DA", "TM"}  # ASCII-only VRs that pydicom keeps as strings
