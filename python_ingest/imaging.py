@@ -3,17 +3,19 @@
 What lands: every composite instance's header, whatever its transfer syntax (native little or
 big endian, implicit or explicit VR, deflated, JPEG / JPEG-LS / JPEG 2000 / RLE encapsulated),
 whether it has pixels at all (RT plan and structure set, SR, waveforms) and whether or not it
-was written as a Part 10 file (files without the preamble and File Meta Information are read
-with ``force=True``). DICOMDIR files land as instances of Media Storage Directory Storage: their
+was written as a Part 10 file (a bare data set, without preamble and File Meta Information, is
+read as ``dcmread(force=True)`` reads it, and must then carry SOP Class and SOP Instance UIDs
+to count as DICOM). DICOMDIR files land as instances of Media Storage Directory Storage: their
 identity comes from the File Meta Information, and their directory records stay in
 ``header_json`` for whoever wants to rebuild the patient/study/series tree.
 
-The header is read with ``stop_before_pixels``; Pixel Data is then checked for completeness from
-its encoding alone (``python_ingest.imaging_parse``): a native value must be as long as it
-declares and as Rows x Columns x Frames x Samples x Bits require, an encapsulated one must end
-with its Sequence Delimitation Item. A file that fails is quarantined with expected and actual
-byte counts (``SOPInstanceUID=<uid>`` as locator, a short header summary as payload), since a
-cut file would fail every pixel consumer downstream while its header looks healthy.
+The header is parsed by pydicom up to Pixel Data (as ``stop_before_pixels``), and Pixel Data is
+then checked for completeness from its encoding alone (``python_ingest.imaging_parse``): a
+native value must be as long as it declares and as Rows x Columns x Frames x Samples x Bits
+require, an encapsulated one must end with its Sequence Delimitation Item, an image header
+must be followed by Pixel Data at all. A file that fails is quarantined with expected and actual
+byte counts (``SOPInstanceUID=<uid>`` as locator, a short header summary as payload): a cut
+file would fail every pixel consumer downstream while its header looks healthy.
 
 Discovery takes every regular file under the source folder that passes a 132-byte check
 (``DICM`` at byte 128, or a plausible first element of a bare data set): PACS exports rarely use
@@ -58,9 +60,9 @@ from python_ingest.imaging_parse import (
 )
 from python_ingest.imaging_schema import (
     COLUMNS,
+    ROW_COLUMNS,
     SCHEMA,
     TABLE,
-    UNIQUE_COLUMNS,
     fields,
     one_row_table,
 )
@@ -68,7 +70,7 @@ from python_ingest.model import RECORD_HASH, SOURCE_LOCATOR, FileOutcome, Quaran
 
 __all__ = ["SCHEMA", "TABLE", "ImagingReader"]
 
-_VARYING_CANDIDATES = set(COLUMNS) - UNIQUE_COLUMNS
+_VARYING_CANDIDATES = set(COLUMNS) - ROW_COLUMNS
 # Columns computed from the header (not read from one element) or from the pixel check.
 _DERIVED = (
     "sop_class_uid", "sop_class_name", "transfer_syntax_uid", "transfer_syntax_name",

@@ -1,4 +1,4 @@
-"""The header of a DICOM instance as DICOM JSON (PS3.18 Annex F), and typed values read from it.
+"""The header of a DICOM instance as DICOM JSON (PS3.18 Annex F), fast enough for bronze.
 
 ``header_json`` is what pydicom's ``DataElement.to_json_dict`` makes of every element, File Meta
 Information (group 0002) included. Converting elements is most of the cost of landing an
@@ -11,13 +11,15 @@ element byte for byte. Two memos exploit that without changing a byte of the out
 * the *element memo*, for the rest (and for files whose series part missed): one element's JSON
   keyed on its tag, VR, value bytes, byte order, VR mode and character set.
 
-Elements whose conversion depends on *other* elements are never memoized: implicit VR elements
-with an ambiguous dictionary VR ("US or SS" follows PixelRepresentation), implicit private
-elements (their VR follows the private creator), UN, and sequences (items inherit
-PixelRepresentation). Per-instance UI, IS and DS values, which miss every memo, are decoded by
-a fast path that only accepts what it can decode exactly as pydicom would, and otherwise defers
-to pydicom. The memos are pure function caches, bounded, so the reader stays stateless in every
-way that matters (the tests compare the output with ``Dataset.to_json_dict``).
+Elements whose conversion depends on *other* elements are memoized with that context or not
+at all: implicit private elements take their VR from the private dictionary through their
+private creator (which joins their key); implicit VR elements with an ambiguous dictionary VR
+("US or SS" follows PixelRepresentation) and Implicit VR sequences (their items inherit it) are
+converted afresh. Values no memo serves (per-instance UIDs, numbers, times; ASCII text) are
+decoded by a fast path that accepts only what it decodes exactly as pydicom would and leaves
+the rest to pydicom; sequence items go through the same machinery element by element. The
+memos are pure, bounded function caches, so the reader stays stateless in every way that
+matters: the tests compare every row's JSON with ``Dataset.to_json_dict``.
 
 Bulk data is never copied into the JSON: Pixel Data is not read at all (the header parse stops
 before it) and other binary values longer than ``BULK_THRESHOLD`` are replaced, as PS3.18 F.2.6
@@ -68,8 +70,8 @@ PER_INSTANCE = {
     0x00281050,  # Window Center
     0x00281051,  # Window Width
 }
-_ELEMENT_MEMO_LIMIT = 50_000
-_MEMO_VALUE_BYTES = 1024  # longer values are converted each time, to bound the memo's memory
+_ELEMENT_MEMO_LIMIT = 20_000
+_MEMO_VALUE_BYTES = 4096  # longer values are converted each time, to bound the memo's memory
 _SERIES_MEMO_LIMIT = 2_000
 _element_memo: dict[tuple[Any, ...], dict[str, Any]] = {}
 _series_memo: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any], object, bytes]] = {}
@@ -98,12 +100,18 @@ def _dictionary_vr(tag: int) -> str | None:
 
 
 def _memoizable(tag: int, raw: Any) -> bool:
-    """Whether an element's JSON depends on its own encoding only (not on other elements)."""
+    """Whether an element's JSON depends on its own encoding only (not on other elements).
+
+    An Explicit VR sequence of defined length qualifies: its items are in its bytes, and only
+    Implicit VR items can hold the ambiguous VRs that would look at the parent data set.
+    """
     if type(raw) is RawDataElement:
         vr = raw.VR
-        return raw.value is not None and (
-            vr not in _NOT_MEMOIZED_VRS if vr else bool(_dictionary_vr(tag))
-        )
+        if raw.value is None:
+            return False
+        if vr == "SQ":
+            return not raw.is_implicit_VR
+        return vr not in _NOT_MEMOIZED_VRS if vr else bool(_dictionary_vr(tag))
     # An element pydicom already converted (File Meta, Specific Character Set): by its value.
     return raw.VR not in _NOT_MEMOIZED_VRS and isinstance(raw.value, str | int | float | bytes)
 
@@ -128,7 +136,11 @@ class _Plan:
         shared = [
             i
             for i, (tag, raw) in enumerate(zip(tags, raws, strict=True))
-            if tag not in PER_INSTANCE and not tag >> 16 & 1 and _memoizable(tag, raw)
+            # Sequences stay out: references to other instances differ from slice to slice.
+            if tag not in PER_INSTANCE
+            and not tag >> 16 & 1
+            and _VR(raw) != "SQ"
+            and _memoizable(tag, raw)
         ]
         self.shared = tuple(shared)
         in_shared = set(shared)

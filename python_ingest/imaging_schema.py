@@ -65,10 +65,11 @@ SCHEMA = pa.schema(
 )
 FIELD_TYPES = tuple((field.name, field.type) for field in SCHEMA)
 # Columns whose value is new in every row: never worth memoizing as Arrow arrays.
-UNIQUE_COLUMNS = {"file_path", "sop_instance_uid", "header_json", SOURCE_LOCATOR, RECORD_HASH}
+_UNIQUE_COLUMNS = {"file_path", "sop_instance_uid", "header_json", SOURCE_LOCATOR, RECORD_HASH}
 # ... and those that vary within a series but repeat across series (slice numbers, positions).
 _PER_SLICE_COLUMNS = {"image_position_patient", "instance_number"}
-_UNIQUE_COLUMNS = UNIQUE_COLUMNS | _PER_SLICE_COLUMNS
+# Built for every row, so outside the ``series`` key of ``one_row_table``.
+ROW_COLUMNS = _UNIQUE_COLUMNS | _PER_SLICE_COLUMNS
 _ARRAY_MEMO_LIMIT = 20_000
 _array_memo: dict[tuple[str, Any], pa.Array] = {}
 _SERIES_ARRAYS_LIMIT = 2_000
@@ -139,7 +140,7 @@ def one_row_table(row: dict[str, Any], series: tuple[Any, ...] | None = None) ->
     arrays = _series_arrays.get(series) if series is not None else None
     if arrays is None:
         arrays = [
-            None if name in _UNIQUE_COLUMNS else _value_array(name, type_, row.get(name))
+            None if name in ROW_COLUMNS else _value_array(name, type_, row.get(name))
             for name, type_ in FIELD_TYPES
         ]
         if series is not None:

@@ -182,6 +182,34 @@ def test_ingest_log_accounts_for_every_file(
         assert quarantined == (path in dirty)
 
 
+def test_instances_match_the_cohort_truth(
+    cohort: Path, landed: tuple[Path, ModalitySummary]
+) -> None:
+    """Every imaged patient's MRN is there, and each staging series has all its slices: the
+    landed ones plus the ones quarantined from its folder."""
+    bronze, _ = landed
+    truth = cohort / "_truth"
+    with (truth / "patients.csv").open(encoding="utf-8") as handle:
+        mrns = {
+            r["mrn"]: r["patient_id"] for r in csv.DictReader(handle) if r["has_imaging"] == "1"
+        }
+    with (truth / "features.csv").open(encoding="utf-8") as handle:
+        slices = {
+            r["patient_id"]: int(r["value"])
+            for r in csv.DictReader(handle)
+            if r["feature"] == "n_slices"
+        }
+    cut = Counter(Path(r["file"]).parent.as_posix() for r in _dirty(cohort).values())
+    series = _query(
+        "select patient_id, accession_number, series_number, count(*) "
+        f"from {_scan(bronze, TABLE)} group by patient_id, accession_number, series_number "
+        "qualify row_number() over (partition by patient_id order by min(study_date)) = 1"
+    )
+    assert {r[0] for r in series} == set(mrns)
+    for mrn, accession, number, count in series:
+        assert count + cut[f"imaging/{accession}/{number}"] == slices[mrns[mrn]], mrn
+
+
 def test_typed_columns_match_the_generator(landed: tuple[Path, ModalitySummary]) -> None:
     bronze, _ = landed
     rows = _query(
