@@ -31,8 +31,9 @@ from mmlake.generate.runner import GenerationConfig, generate_cohort
 from python_ingest.ehr import BOM, EhrReader
 from python_ingest.ehr_schemas import SCHEMAS, TABLES
 from python_ingest.job import IngestJob
+from tests.realdata import REALDATA as REALDATA_ROOT
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "fhir"
+REALDATA = REALDATA_ROOT / "fhir"
 TYPED = {
     "Patient": "ehr_patients",
     "Encounter": "ehr_encounters",

@@ -21,8 +21,9 @@ import pytest
 from mmlake.duckdb_ext import connect
 from python_ingest.genomics import GenomicsReader
 from python_ingest.job import IngestJob
+from tests.realdata import REALDATA as REALDATA_ROOT
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "vcf"
+REALDATA = REALDATA_ROOT / "vcf"
 pytestmark = pytest.mark.skipif(
     not REALDATA.is_dir(), reason=f"real VCF files not found at {REALDATA} (shared/realdata)"
 )

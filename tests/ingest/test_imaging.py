@@ -29,8 +29,9 @@ from python_ingest import imaging_header
 from python_ingest.imaging import SCHEMA, TABLE, ImagingReader
 from python_ingest.imaging_parse import looks_like_dicom
 from python_ingest.job import IngestJob, ModalitySummary
+from tests.realdata import REALDATA as REALDATA_ROOT
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "dicom"
+REALDATA = REALDATA_ROOT / "dicom"
 needs_realdata = pytest.mark.skipif(
     not REALDATA.is_dir(), reason=f"real DICOM files not found at {REALDATA} (CI has them)"
 )

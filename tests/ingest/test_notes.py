@@ -26,8 +26,9 @@ from mmlake.duckdb_ext import connect
 from mmlake.generate.runner import GenerationConfig, generate_cohort
 from python_ingest.job import IngestJob, ModalitySummary
 from python_ingest.notes import NotesReader
+from tests.realdata import REALDATA as REALDATA_ROOT
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "notes"
+REALDATA = REALDATA_ROOT / "notes"
 
 _DB: list[duckdb.DuckDBPyConnection] = []
 

@@ -29,8 +29,9 @@ from mmlake.duckdb_ext import connect
 from mmlake.generate.runner import GenerationConfig, generate_cohort
 from python_ingest.job import IngestJob, ModalitySummary
 from python_ingest.wearables import WearablesReader
+from tests.realdata import REALDATA as REALDATA_ROOT
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "wearables"
+REALDATA = REALDATA_ROOT / "wearables"
 LINE = re.compile(r"^line (\d+)")
 UTC = dt.UTC
 
