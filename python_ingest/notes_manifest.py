@@ -16,15 +16,13 @@ stateless and picklable; each worker of the job reads the manifest once).
 
 from __future__ import annotations
 
-import csv
 import glob
-import io
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from python_ingest.csv_util import csv_records
 from python_ingest.model import Quarantined
 
 MANIFEST_NAME = "manifest.csv"
@@ -134,7 +132,7 @@ def _build_index(manifest: Path) -> ManifestIndex:
     except UnicodeDecodeError as exc:
         index.header_problem = f"the manifest is not UTF-8 text (byte offset {exc.start})"
         return index
-    records = _records(text)
+    records = csv_records(text)
     first = next(records, None)
     if first is None:
         return index
@@ -166,25 +164,6 @@ def _build_index(manifest: Path) -> ManifestIndex:
         elif values.get("note_id"):
             index.by_id.setdefault(values["note_id"], row)
     return index
-
-
-def _records(text: str) -> Iterator[tuple[int, str, list[str]]]:
-    """(first line number, raw text, fields) per CSV record; blank lines skipped."""
-    consumed: list[str] = []
-
-    def lines() -> Iterator[str]:
-        for line in io.StringIO(text, newline=""):
-            consumed.append(line)
-            yield line
-
-    reader = csv.reader(lines())
-    first = 1
-    for fields in reader:
-        raw = "".join(consumed).rstrip("\r\n")
-        consumed.clear()
-        start, first = first, reader.line_num + 1
-        if fields and any(value.strip() for value in fields):
-            yield start, raw, fields
 
 
 def unclaimed_rows(index: ManifestIndex) -> list[Quarantined]:

@@ -28,10 +28,8 @@ measurement per row:
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from python_ingest.csv_util import csv_records
 from python_ingest.model import FileOutcome, Quarantined
 from python_ingest.wearables_columns import (
     ENROLLMENT_SCHEMA,
@@ -62,29 +61,6 @@ FITABASE_TIME_FORMATS = (
 )
 _MINUTE_COLUMN = re.compile(r"^([A-Za-z_]+?)([0-5][0-9])$")
 _DATES = ("enrolled_on", "withdrawn_on")
-
-
-def csv_records(text: str) -> Iterator[tuple[int, str, list[str]]]:
-    """(first line number, raw text, fields) per CSV record, blank lines skipped.
-
-    ``csv.reader`` pulls one physical line at a time, so the lines it consumed for a record (a
-    quoted field may span several) are exactly that record's raw text.
-    """
-    consumed: list[str] = []
-
-    def lines() -> Iterator[str]:
-        for line in io.StringIO(text, newline=""):
-            consumed.append(line)
-            yield line
-
-    reader = csv.reader(lines())
-    first = 1
-    for row in reader:
-        raw = "".join(consumed).rstrip("\r\n")
-        consumed.clear()
-        start, first = first, reader.line_num + 1
-        if row and any(field.strip() for field in row):
-            yield start, raw, row
 
 
 def _row_hash(raw: str) -> str:

@@ -16,21 +16,17 @@ import gzip
 import hashlib
 import json
 import re
-import shutil
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 import pytest
 
-from mmlake.duckdb_ext import connect
-from mmlake.generate.runner import GenerationConfig, generate_cohort
 from python_ingest.ehr import BOM, EhrReader
 from python_ingest.ehr_schemas import SCHEMAS, TABLES
 from python_ingest.job import IngestJob
+from tests.ingest.support import Duck, dirty_records, generate, land, land_copy, rerun, scan
 from tests.realdata import REALDATA as REALDATA_ROOT
 
 REALDATA = REALDATA_ROOT / "fhir"
@@ -49,30 +45,6 @@ ENCOUNTER_DANGLING = re.compile(r"\.encounter -> Encounter/")
 STAGE_CODES = {"258215001": 1, "258219007": 2, "258224005": 3, "258228008": 4, "396925001": 4}
 
 
-_DB: list[duckdb.DuckDBPyConnection] = []  # one connection for the module: loading is slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _db() -> Iterator[None]:
-    with connect() as conn:
-        _DB.append(conn)
-        yield
-        _DB.clear()
-
-
-def _query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    return _DB[0].execute(sql, list(params)).fetchall()
-
-
-def _scan(bronze: Path, table: str) -> str:
-    return f"delta_scan('{bronze / table}')"
-
-
-def _dirty(cohort: Path) -> list[dict[str, str]]:
-    with (cohort / "_truth" / "dirty_records.csv").open(encoding="utf-8") as handle:
-        return [r for r in csv.DictReader(handle) if r["modality"] == "ehr"]
-
-
 def _lines(folder: Path) -> dict[tuple[str, int], bytes]:
     """Every non-blank NDJSON line of the folder, by (absolute file, line number)."""
     out = {}
@@ -83,14 +55,14 @@ def _lines(folder: Path) -> dict[tuple[str, int], bytes]:
     return out
 
 
-def _table_state(bronze: Path) -> dict[str, tuple[int, Counter[str]]]:
+def _table_state(duck: Duck, bronze: Path) -> dict[str, tuple[int, Counter[str]]]:
     """Row count and the multiset of record hashes of every EHR table (and our quarantine)."""
     state = {}
     for table in TABLES:
-        rows = _query(f"select _record_hash from {_scan(bronze, table)}")
+        rows = duck.query(f"select _record_hash from {scan(bronze, table)}")
         state[table] = (len(rows), Counter(r[0] for r in rows))
-    rows = _query(
-        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+    rows = duck.query(
+        f"select _source_file, _source_locator, reason from {scan(bronze, '_quarantine')} "
         "where modality = 'ehr'"
     )
     state["_quarantine"] = (len(rows), Counter("|".join(r) for r in rows))
@@ -99,20 +71,14 @@ def _table_state(bronze: Path) -> dict[str, tuple[int, Counter[str]]]:
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cohort")
-    config = GenerationConfig(
-        patients=60, seed=4242, dirty_rate=0.05, image_size=32, modalities=("ehr", "imaging")
-    )
-    generate_cohort(config, out)
-    return out
+    return generate(tmp_path_factory, seed=4242, modalities=("ehr", "imaging"))
 
 
 @pytest.fixture(scope="module")
 def bronze(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    lakehouse = tmp_path_factory.mktemp("lakehouse")
-    summary = IngestJob(EhrReader(), lakehouse).run(cohort / "ehr")
+    bronze, summary = land(EhrReader(), cohort / "ehr", tmp_path_factory.mktemp("lakehouse"))
     assert summary.files_landed == summary.files_seen > 0
-    return lakehouse / "bronze"
+    return bronze
 
 
 def test_discovery_skips_the_bulk_manifest(cohort: Path) -> None:
@@ -121,17 +87,19 @@ def test_discovery_skips_the_bulk_manifest(cohort: Path) -> None:
     assert sorted(files) == files and sorted(files) == sorted((cohort / "ehr").glob("*.ndjson"))
 
 
-def test_valid_records_land_once_and_dirty_ones_are_quarantined(cohort: Path, bronze: Path) -> None:
+def test_valid_records_land_once_and_dirty_ones_are_quarantined(
+    duck: Duck, cohort: Path, bronze: Path
+) -> None:
     lines = _lines(cohort / "ehr")
     dirty = {
         (str((cohort / r["file"]).resolve()), int(LINE.match(r["locator"])[1])): r
-        for r in _dirty(cohort)
+        for r in dirty_records(cohort, "ehr")
     }
     assert {r["kind"] for r in dirty.values()} >= {"invalid_json", "missing_required_field"}
     leftover = {k for k, r in dirty.items() if ENCOUNTER_DANGLING.search(r["reason"])}
     quarantined = {}
-    for file, locator, reason in _query(
-        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+    for file, locator, reason in duck.query(
+        f"select _source_file, _source_locator, reason from {scan(bronze, '_quarantine')} "
         "where modality = 'ehr'"
     ):
         key = (file, int(LINE.match(locator)[1]))
@@ -146,9 +114,9 @@ def test_valid_records_land_once_and_dirty_ones_are_quarantined(cohort: Path, br
             assert re.search(
                 r"\w+\.subject -> Patient/[0-9a-f-]{36}, which is not a Patient", reason
             )
-    landed = _query(
+    landed = duck.query(
         f"select _source_file, _source_locator, raw_json, _record_hash, resource_type, id "
-        f"from {_scan(bronze, 'ehr_resources')}"
+        f"from {scan(bronze, 'ehr_resources')}"
     )
     keys = [(f, int(LINE.match(loc)[1])) for f, loc, *_ in landed]
     assert len(keys) == len(set(keys)), "a record landed twice"
@@ -161,132 +129,131 @@ def test_valid_records_land_once_and_dirty_ones_are_quarantined(cohort: Path, br
     assert leftover and leftover <= set(keys)
 
 
-def test_typed_rows_mirror_their_resource_rows(bronze: Path) -> None:
-    resources = _query(
+def test_typed_rows_mirror_their_resource_rows(duck: Duck, bronze: Path) -> None:
+    resources = duck.query(
         f"select resource_type, _source_locator, _record_hash, id, patient_ref "
-        f"from {_scan(bronze, 'ehr_resources')}"
+        f"from {scan(bronze, 'ehr_resources')}"
     )
     for rtype, table in TYPED.items():
         expected = {(loc, h, i) for t, loc, h, i, _ in resources if t == rtype}
-        rows = _query(f"select _source_locator, _record_hash, id from {_scan(bronze, table)}")
+        rows = duck.query(f"select _source_locator, _record_hash, id from {scan(bronze, table)}")
         assert len(rows) == len(expected) > 0 and set(rows) == expected, table
-        names = [r[0] for r in _query(f"describe select * from {_scan(bronze, table)}")]
+        names = [r[0] for r in duck.query(f"describe select * from {scan(bronze, table)}")]
         assert names[: len(SCHEMAS[table]) - 2] == SCHEMAS[table].names[:-2]
     patients = {i for t, _, _, i, _ in resources if t == "Patient"}
     linked = [p for t, *_, p in resources if t != "Patient"]
     assert linked and all(p in patients for p in linked)  # every landed record has its patient
 
 
-def test_typed_columns_recompute_the_cohort_truth(cohort: Path, bronze: Path) -> None:
+def test_typed_columns_recompute_the_cohort_truth(duck: Duck, cohort: Path, bronze: Path) -> None:
     with (cohort / "_truth" / "patients.csv").open(encoding="utf-8") as handle:
         truth = {r["patient_id"]: r for r in csv.DictReader(handle)}
     patients = {
         r[0]: r[1:]
-        for r in _query(
-            f"select id, mrn, gender, family, birth_date, city from {_scan(bronze, 'ehr_patients')}"
+        for r in duck.query(
+            f"select id, mrn, gender, family, birth_date, city from {scan(bronze, 'ehr_patients')}"
         )
     }
     assert set(patients) == set(truth)
     for pid, (mrn, gender, family, birth_date, city) in patients.items():
         assert mrn == truth[pid]["mrn"] and gender == truth[pid]["sex"]
         assert family and city and isinstance(birth_date, dt.date)
-    cancers = _query(
+    cancers = duck.query(
         f"select patient_ref, onset_date, stage_summary_code, icd10cm_code, snomed_code "
-        f"from {_scan(bronze, 'ehr_conditions')} where stage_summary_code is not null"
+        f"from {scan(bronze, 'ehr_conditions')} where stage_summary_code is not null"
     )
     assert {c[0] for c in cancers} == set(truth)
     for pid, onset, stage_code, icd, snomed in cancers:
         assert onset.isoformat() == truth[pid]["diagnosis_date"]
         assert STAGE_CODES[stage_code] == int(truth[pid]["stage"]) and icd and snomed
-    ecog = _query(
-        f"select patient_ref, value_integer from {_scan(bronze, 'ehr_observations')} "
+    ecog = duck.query(
+        f"select patient_ref, value_integer from {scan(bronze, 'ehr_observations')} "
         "where loinc_code = '89247-1'"
     )
     assert dict(ecog) == {p: int(t["ecog"]) for p, t in truth.items()}
     # The outcome label, from the typed tables alone: a "worsened" disease status (SNOMED
     # 271299001, LOINC 97509-4) within 365 days of the cancer Condition's onset date.
-    labels = _query(
+    labels = duck.query(
         f"""
         select c.patient_ref, bool_or(o.value_code = '271299001'
             and o.effective_date <= c.onset_date + interval 365 day)
-        from {_scan(bronze, "ehr_conditions")} c
-        join {_scan(bronze, "ehr_observations")} o
+        from {scan(bronze, "ehr_conditions")} c
+        join {scan(bronze, "ehr_observations")} o
             on o.patient_ref = c.patient_ref and o.loinc_code = '97509-4'
         where c.stage_summary_code is not null
         group by 1
         """
     )
     assert {p: int(v) for p, v in labels} == {p: int(t["label"]) for p, t in truth.items()}
-    bp = _query(
-        f"select components from {_scan(bronze, 'ehr_observations')} where loinc_code = '85354-9'"
+    bp = duck.query(
+        f"select components from {scan(bronze, 'ehr_observations')} where loinc_code = '85354-9'"
     )
     assert bp and all({c["code"] for c in row[0]} == {"8480-6", "8462-4"} for row in bp)
     # Imaging Procedures carry the study's accession number (v2-0203 ACSN), the link to DICOM.
-    imaging = _query(
-        f"select identifiers from {_scan(bronze, 'ehr_procedures')} "
+    imaging = duck.query(
+        f"select identifiers from {scan(bronze, 'ehr_procedures')} "
         "where code in ('77477000', '113091000')"
     )
     assert imaging and all(any(i["type_code"] == "ACSN" for i in row[0]) for row in imaging)
-    meds = _query(
+    meds = duck.query(
         f"select count(*), count(rxnorm_code), count(authored_on), count(dosage_text) "
-        f"from {_scan(bronze, 'ehr_medication_requests')}"
+        f"from {scan(bronze, 'ehr_medication_requests')}"
     )[0]
     assert meds[0] > 0 and len(set(meds)) == 1
 
 
-def test_ingest_log_accounts_for_every_record(cohort: Path, bronze: Path) -> None:
+def test_ingest_log_accounts_for_every_record(duck: Duck, cohort: Path, bronze: Path) -> None:
     lines = Counter(f for f, _ in _lines(cohort / "ehr"))
-    log = _query(
+    log = duck.query(
         f"select path, records_read, records_landed, records_quarantined "
-        f"from {_scan(bronze, '_ingest_log')} where status = 'landed' and modality = 'ehr'"
+        f"from {scan(bronze, '_ingest_log')} where status = 'landed' and modality = 'ehr'"
     )
     assert {row[0] for row in log} == set(lines)  # manifest.json is not an EHR record file
     landed = Counter(
-        r[0] for r in _query(f"select _source_file from {_scan(bronze, 'ehr_resources')}")
+        r[0] for r in duck.query(f"select _source_file from {scan(bronze, 'ehr_resources')}")
     )
-    bad = Counter(r[0] for r in _query(f"select _source_file from {_scan(bronze, '_quarantine')}"))
+    bad = Counter(
+        r[0] for r in duck.query(f"select _source_file from {scan(bronze, '_quarantine')}")
+    )
     for path, read, n_landed, n_bad in log:
         assert read == n_landed + n_bad == lines[path]
         assert (n_landed, n_bad) == (landed[path], bad[path])
 
 
-def test_reruns_change_nothing(cohort: Path, bronze: Path) -> None:
-    before = _table_state(bronze)
-    for _ in range(3):
-        summary = IngestJob(EhrReader(), bronze.parent).run(cohort / "ehr")
+def test_reruns_change_nothing(duck: Duck, cohort: Path, bronze: Path) -> None:
+    before = _table_state(duck, bronze)
+    for summary in rerun(EhrReader(), cohort / "ehr", bronze):
         assert summary.files_skipped == summary.files_seen and summary.files_landed == 0
-        assert _table_state(bronze) == before
+        assert _table_state(duck, bronze) == before
 
 
-def test_a_rewritten_file_relands_without_duplicates(cohort: Path, tmp_path: Path) -> None:
-    source = tmp_path / "ehr"
-    shutil.copytree(cohort / "ehr", source)
-    lakehouse = tmp_path / "lakehouse"
-    IngestJob(EhrReader(), lakehouse).run(source)
-    bronze = lakehouse / "bronze"
-    before = _table_state(bronze)
+def test_a_rewritten_file_relands_without_duplicates(
+    duck: Duck, cohort: Path, tmp_path: Path
+) -> None:
+    source, bronze, _ = land_copy(EhrReader(), cohort / "ehr", tmp_path)
+    before = _table_state(duck, bronze)
     target = source / "Procedure.000.ndjson"
     lines = target.read_bytes().split(b"\n")
     target.write_bytes(b"\n".join(lines[5:]))  # five resources fewer, every locator shifted
-    summary = IngestJob(EhrReader(), lakehouse).run(source)
+    summary = IngestJob(EhrReader(), bronze.parent).run(source)
     assert summary.files_landed == 1 and summary.files_skipped == summary.files_seen - 1
-    after = _table_state(bronze)
-    file_rows = _query(
-        f"select _source_locator, _record_hash from {_scan(bronze, 'ehr_resources')} "
+    after = _table_state(duck, bronze)
+    file_rows = duck.query(
+        f"select _source_locator, _record_hash from {scan(bronze, 'ehr_resources')} "
         "where _source_file = ?",
         str(target.resolve()),
     )
     assert len(file_rows) == len(set(file_rows))
-    bad = _query(
-        f"select count(*) from {_scan(bronze, '_quarantine')} where _source_file = ?",
+    bad = duck.query(
+        f"select count(*) from {scan(bronze, '_quarantine')} where _source_file = ?",
         str(target.resolve()),
     )[0][0]
     assert len(file_rows) + bad == sum(1 for line in lines[5:] if line.strip())
     removed = before["ehr_resources"][0] - after["ehr_resources"][0]
     removed += before["_quarantine"][0] - after["_quarantine"][0]
     assert removed == 5
-    procedures = _query(
-        f"select count(*) from {_scan(bronze, 'ehr_procedures')} where _source_file = ?",
+    procedures = duck.query(
+        f"select count(*) from {scan(bronze, 'ehr_procedures')} where _source_file = ?",
         str(target.resolve()),
     )[0][0]
     assert procedures == len(file_rows)
@@ -299,31 +266,30 @@ def test_a_rewritten_file_relands_without_duplicates(cohort: Path, tmp_path: Pat
 def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     if not REALDATA.is_dir():
         pytest.skip(f"real FHIR files not found at {REALDATA} (shared/realdata is not mounted)")
-    lakehouse = tmp_path_factory.mktemp("real")
-    IngestJob(EhrReader(), lakehouse).run(REALDATA)
+    bronze, _ = land(EhrReader(), REALDATA, tmp_path_factory.mktemp("real"))
     facts = json.loads((REALDATA / "expected_facts.json").read_text(encoding="utf-8"))
-    return lakehouse / "bronze", facts
+    return bronze, facts
 
 
 def _per_file(
-    bronze: Path, table: str, where: str = "", column: str = "_source_file"
+    duck: Duck, bronze: Path, table: str, where: str = "", column: str = "_source_file"
 ) -> dict[str, int]:
-    rows = _query(f"select {column}, count(*) from {_scan(bronze, table)} {where} group by 1")
+    rows = duck.query(f"select {column}, count(*) from {scan(bronze, table)} {where} group by 1")
     return {str(Path(f).relative_to(REALDATA)): n for f, n in rows}
 
 
-def test_real_bulk_export_lands_whole(real: tuple[Path, dict[str, Any]]) -> None:
+def test_real_bulk_export_lands_whole(duck: Duck, real: tuple[Path, dict[str, Any]]) -> None:
     bronze, facts = real
-    landed = _per_file(bronze, "ehr_resources")
-    quarantined = _per_file(bronze, "_quarantine")
+    landed = _per_file(duck, bronze, "ehr_resources")
+    quarantined = _per_file(duck, bronze, "_quarantine")
     for name, fact in facts["bulk_ndjson_10_patients"].items():
         if name.endswith("log.ndjson"):  # export log events, not FHIR resources
             assert quarantined[name] == fact["lines"] == 4 and name not in landed
             continue
         assert landed[name] == fact["lines"] and name not in quarantined, name
-        types = _query(
+        types = duck.query(
             f"select resource_type, count(*), count(distinct id), count(distinct patient_ref) "
-            f"from {_scan(bronze, 'ehr_resources')} where _source_file = ? group by 1",
+            f"from {scan(bronze, 'ehr_resources')} where _source_file = ? group by 1",
             str(REALDATA / name),
         )
         assert {t: n for t, n, *_ in types} == fact["resourceTypes"]
@@ -331,21 +297,21 @@ def test_real_bulk_export_lands_whole(real: tuple[Path, dict[str, Any]]) -> None
         if "distinct_subject_or_patient_refs" in fact:
             assert types[0][3] == fact["distinct_subject_or_patient_refs"], name
     patient_fact = facts["bulk_ndjson_10_patients"]["bulk-ndjson-10-patients/Patient.000.ndjson"]
-    patients = _query(
-        f"select id, gender, deceased from {_scan(bronze, 'ehr_patients')} "
+    patients = duck.query(
+        f"select id, gender, deceased from {scan(bronze, 'ehr_patients')} "
         "where _source_file like '%bulk-ndjson-10-patients%' order by id"
     )
     assert [p[0] for p in patients] == patient_fact["patient_ids"]
     assert dict(Counter(p[1] for p in patients)) == patient_fact["genders"]
     assert sum(bool(p[2]) for p in patients) == patient_fact["deceased"] == 3
-    reason = _query(
-        f"select distinct reason from {_scan(bronze, '_quarantine')} where _source_file like ?",
+    reason = duck.query(
+        f"select distinct reason from {scan(bronze, '_quarantine')} where _source_file like ?",
         "%log.ndjson",
     )
     assert len(reason) == 1 and "no resourceType" in reason[0][0]
     # DocumentReference attachments carry the note text base64-encoded, kept verbatim.
-    raw = _query(
-        f"select raw_json from {_scan(bronze, 'ehr_resources')} "
+    raw = duck.query(
+        f"select raw_json from {scan(bronze, 'ehr_resources')} "
         "where resource_type = 'DocumentReference' limit 1"
     )[0][0]
     attachment = orjson.loads(raw)["content"][0]["attachment"]
@@ -353,13 +319,15 @@ def test_real_bulk_export_lands_whole(real: tuple[Path, dict[str, Any]]) -> None
     assert len(base64.b64decode(attachment["data"]).decode("utf-8")) > 20
 
 
-def test_real_synthea_bundles_land_every_entry(real: tuple[Path, dict[str, Any]]) -> None:
+def test_real_synthea_bundles_land_every_entry(
+    duck: Duck, real: tuple[Path, dict[str, Any]]
+) -> None:
     bronze, facts = real
     for name, fact in facts["synthea_r4_bundles"].items():
         path = REALDATA / name
-        rows = _query(
+        rows = duck.query(
             f"select resource_type, id, patient_ref, raw_json, _source_locator "
-            f"from {_scan(bronze, 'ehr_resources')} where _source_file = ?",
+            f"from {scan(bronze, 'ehr_resources')} where _source_file = ?",
             str(path),
         )
         assert len(rows) == fact["entries"], name
@@ -373,9 +341,9 @@ def test_real_synthea_bundles_land_every_entry(real: tuple[Path, dict[str, Any]]
             assert json.loads(raw) == by_locator[locator]["resource"]  # the entry, as written
             if rtype not in ("Organization", "Practitioner"):
                 assert patient_ref == fact["patient_id"], (name, rtype, rid)
-        patient = _query(
+        patient = duck.query(
             f"select id, family, given, gender, birth_date, deceased, deceased_at "
-            f"from {_scan(bronze, 'ehr_patients')} where _source_file = ?",
+            f"from {scan(bronze, 'ehr_patients')} where _source_file = ?",
             str(path),
         )
         assert len(patient) == 1
@@ -391,40 +359,43 @@ def test_real_synthea_bundles_land_every_entry(real: tuple[Path, dict[str, Any]]
             assert deceased is True and deceased_at == expected
         else:
             assert deceased is None and deceased_at is None
-    assert "Mejía" in {r[0] for r in _query(f"select family from {_scan(bronze, 'ehr_patients')}")}
-    assert not _per_file(bronze, "_quarantine", "where _source_file like '%synthea-r4%'")
+    assert "Mejía" in {
+        r[0] for r in duck.query(f"select family from {scan(bronze, 'ehr_patients')}")
+    }
+    assert not _per_file(duck, bronze, "_quarantine", "where _source_file like '%synthea-r4%'")
 
 
 def test_real_hl7_examples_land_or_are_quarantined_with_a_reason(
+    duck: Duck,
     real: tuple[Path, dict[str, Any]],
 ) -> None:
     bronze, facts = real
-    landed = _per_file(bronze, "ehr_resources")
-    quarantined = _per_file(bronze, "_quarantine")
-    logged = _per_file(bronze, "_ingest_log", "where status = 'landed'", column="path")
+    landed = _per_file(duck, bronze, "ehr_resources")
+    quarantined = _per_file(duck, bronze, "_quarantine")
+    logged = _per_file(duck, bronze, "_ingest_log", "where status = 'landed'", column="path")
     for name, fact in facts["hl7_r4_examples"].items():
         entries = fact.get("entries", 1)
         assert landed.get(name, 0) + quarantined.get(name, 0) == entries, name
     assert not [n for n in logged if n.endswith((".xml", "expected_facts.json"))]
-    peter = _query(
-        f"select family, given, gender, birth_date, deceased from {_scan(bronze, 'ehr_patients')} "
+    peter = duck.query(
+        f"select family, given, gender, birth_date, deceased from {scan(bronze, 'ehr_patients')} "
         "where id = 'example'"
     )
     assert peter == [("Chalmers", "Peter James", "male", dt.date(1974, 12, 25), False)]
-    weight = _query(
+    weight = duck.query(
         f"select patient_ref, loinc_code, value_quantity, value_unit, effective_date "
-        f"from {_scan(bronze, 'ehr_observations')} where id = 'example'"
+        f"from {scan(bronze, 'ehr_observations')} where id = 'example'"
     )
     assert weight == [("example", "29463-7", 185.0, "lbs", dt.date(2016, 3, 28))]
-    reasons = _query(
-        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+    reasons = duck.query(
+        f"select _source_file, _source_locator, reason from {scan(bronze, '_quarantine')} "
         "where _source_file like '%/examples/%'"
     )
     by_file = Counter(Path(f).name for f, _, _ in reasons)
     assert by_file["diagnosticreport-example.json"] == 18  # every entry names Patient/pat2
     assert all(" -> Patient/" in r and "not a Patient in this export" in r for *_, r in reasons)
     assert {"Condition", "Encounter"} <= {
-        r[0] for r in _query(f"select resource_type from {_scan(bronze, 'ehr_resources')}")
+        r[0] for r in duck.query(f"select resource_type from {scan(bronze, 'ehr_resources')}")
     }
 
 

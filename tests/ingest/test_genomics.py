@@ -10,70 +10,26 @@ plain-Python reading of the lines. Real files: ``test_genomics_realdata.py``.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import random
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
-import pytest
 
-from mmlake.duckdb_ext import connect
-from mmlake.generate.runner import GenerationConfig, generate_cohort
 from python_ingest.genomics import GenomicsReader
-from python_ingest.job import IngestJob, ModalitySummary
+from python_ingest.job import IngestJob
+from tests.ingest.support import Duck, Landed, dirty_records, fixtures_for, land_copy, rerun, scan
 
-_DB: list[duckdb.DuckDBPyConnection] = []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _db() -> Iterator[None]:
-    with connect() as conn:
-        _DB.append(conn)
-        yield
-        _DB.clear()
-
-
-def _query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    return _DB[0].execute(sql, list(params)).fetchall()
-
-
-def _scan(bronze: Path, table: str) -> str:
-    return f"delta_scan('{bronze / table}')"
-
-
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cohort")
-    config = GenerationConfig(
-        patients=60,
-        seed=23,
-        dirty_rate=0.05,
-        image_size=32,
-        modalities=("ehr", "genomics"),
-        vcf_batch_size=12,  # several runs: several files, parsed in the process pool
-    )
-    generate_cohort(config, out)
-    return out.resolve()
-
-
-@pytest.fixture(scope="module")
-def landed(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModalitySummary]:
-    lakehouse = tmp_path_factory.mktemp("lakehouse")
-    summary = IngestJob(GenomicsReader(), lakehouse).run(cohort / "genomics")
-    return lakehouse / "bronze", summary
-
-
-def _dirty(cohort: Path, kind: str) -> list[dict[str, str]]:
-    with (cohort / "_truth" / "dirty_records.csv").open(encoding="utf-8") as handle:
-        rows = csv.DictReader(handle)
-        return [r for r in rows if r["modality"] == "genomics" and r["kind"] == kind]
+cohort, landed = fixtures_for(
+    GenomicsReader,
+    seed=23,
+    modalities=("ehr", "genomics"),
+    vcf_batch_size=12,  # several runs: several files, parsed in the process pool
+)
 
 
 def _data_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -95,10 +51,12 @@ def _relative(path: str, cohort: Path) -> str:
 
 
 def test_clean_lines_land_once_and_exactly_the_dirty_lines_are_quarantined(
-    cohort: Path, landed: tuple[Path, ModalitySummary]
+    duck: Duck, cohort: Path, landed: Landed
 ) -> None:
     bronze, summary = landed
-    dirty = {(r["file"], r["locator"]) for r in _dirty(cohort, "malformed_vcf_line")}
+    dirty = {
+        (r["file"], r["locator"]) for r in dirty_records(cohort, "genomics", "malformed_vcf_line")
+    }
     assert dirty, "the generator should have damaged some lines at dirty_rate=0.05"
     expected: Counter[tuple[str, str, str]] = Counter()
     for path in sorted((cohort / "genomics" / "vcf").glob("*.vcf.gz")):
@@ -107,13 +65,13 @@ def test_clean_lines_land_once_and_exactly_the_dirty_lines_are_quarantined(
             locator = _locator(number, line)
             if (rel, locator) not in dirty:
                 expected[(rel, locator, hashlib.sha256(line).hexdigest())] += 1
-    rows = _query(
+    rows = duck.query(
         "select _source_file, _source_locator, _record_hash "
-        f"from {_scan(bronze, 'genomics_variants')}"
+        f"from {scan(bronze, 'genomics_variants')}"
     )
     assert Counter((_relative(f, cohort), loc, h) for f, loc, h in rows) == expected
-    quarantined = _query(
-        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+    quarantined = duck.query(
+        f"select _source_file, _source_locator, reason from {scan(bronze, '_quarantine')} "
         "where modality = 'genomics'"
     )
     assert {(_relative(f, cohort), loc) for f, loc, _ in quarantined} == dirty
@@ -122,11 +80,14 @@ def test_clean_lines_land_once_and_exactly_the_dirty_lines_are_quarantined(
     assert summary.records_quarantined == len(dirty)
 
 
-def test_reasons_name_what_is_wrong(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
+def test_reasons_name_what_is_wrong(duck: Duck, cohort: Path, landed: Landed) -> None:
     bronze, _ = landed
-    truth = {(r["file"], r["locator"]): r["reason"] for r in _dirty(cohort, "malformed_vcf_line")}
-    rows = _query(
-        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')}"
+    truth = {
+        (r["file"], r["locator"]): r["reason"]
+        for r in dirty_records(cohort, "genomics", "malformed_vcf_line")
+    }
+    rows = duck.query(
+        f"select _source_file, _source_locator, reason from {scan(bronze, '_quarantine')}"
     )
     for file, locator, reason in rows:
         generated = truth[(_relative(file, cohort), locator)]
@@ -137,35 +98,38 @@ def test_reasons_name_what_is_wrong(cohort: Path, landed: tuple[Path, ModalitySu
 
 
 def test_unknown_specimens_land_and_are_found_by_the_manifest_anti_join(
-    cohort: Path, landed: tuple[Path, ModalitySummary]
+    duck: Duck, cohort: Path, landed: Landed
 ) -> None:
     bronze, _ = landed
-    unknown = {r["locator"].removeprefix("sample ") for r in _dirty(cohort, "unknown_specimen")}
+    unknown = {
+        r["locator"].removeprefix("sample ")
+        for r in dirty_records(cohort, "genomics", "unknown_specimen")
+    }
     assert unknown, "the generator should have put foreign specimens on some run"
-    samples = _scan(bronze, "genomics_samples")
-    orphans = _query(
+    samples = scan(bronze, "genomics_samples")
+    orphans = duck.query(
         f"select distinct v.sample_id from {samples} v where v.source_kind = 'vcf' and not exists "
         f"(select 1 from {samples} m where m.source_kind = 'manifest' "
         "and m.sample_id = v.sample_id)"
     )
     assert {s for (s,) in orphans} == unknown
-    called = _query(
+    called = duck.query(
         "select distinct g.sampleId from "
-        f"(select unnest(genotypes) as g from {_scan(bronze, 'genomics_variants')})"
+        f"(select unnest(genotypes) as g from {scan(bronze, 'genomics_variants')})"
     )
     assert unknown <= {s for (s,) in called}
-    manifest = _query(
+    manifest = duck.query(
         f"select count(*), count(patient_mrn), count(collection_date), count(tumour_purity), "
         f"count(fields) from {samples} where source_kind = 'manifest'"
     )[0]
     assert manifest[0] > 0 and set(manifest) == {manifest[0]}
 
 
-def test_accounting_per_file(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
+def test_accounting_per_file(duck: Duck, cohort: Path, landed: Landed) -> None:
     bronze, _ = landed
-    log = _query(
+    log = duck.query(
         "select path, records_read, records_landed, records_quarantined "
-        f"from {_scan(bronze, '_ingest_log')} where status = 'landed'"
+        f"from {scan(bronze, '_ingest_log')} where status = 'landed'"
     )
     assert len(log) == len(GenomicsReader().discover(cohort / "genomics"))
     for path, read, landed_, quarantined in log:
@@ -222,9 +186,7 @@ def _reference(line: bytes, samples: list[str]) -> dict[str, Any]:
     }
 
 
-def test_landed_values_match_an_independent_reading(
-    cohort: Path, landed: tuple[Path, ModalitySummary]
-) -> None:
+def test_landed_values_match_an_independent_reading(cohort: Path, landed: Landed) -> None:
     path = sorted((cohort / "genomics" / "vcf").glob("*.vcf.gz"))[0]
     table = GenomicsReader().read(path).tables["genomics_variants"]
     head = [c for c in table.column_names if not c.startswith("_")]
@@ -251,57 +213,54 @@ def test_landed_values_match_an_independent_reading(
     assert phased and all(g["PS"] is not None for g in phased)
 
 
-def _snapshot(bronze: Path) -> dict[str, list[tuple[Any, ...]]]:
+def _snapshot(duck: Duck, bronze: Path) -> dict[str, list[tuple[Any, ...]]]:
     return {
-        table: _query(
-            f"select _source_file, _source_locator, _record_hash from {_scan(bronze, table)} "
+        table: duck.query(
+            f"select _source_file, _source_locator, _record_hash from {scan(bronze, table)} "
             "order by all"
         )
         for table in ("genomics_variants", "genomics_samples")
     } | {
-        "quarantine": _query(
-            f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+        "quarantine": duck.query(
+            f"select _source_file, _source_locator, reason from {scan(bronze, '_quarantine')} "
             "order by all"
         )
     }
 
 
-def test_reruns_change_nothing(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
+def test_reruns_change_nothing(duck: Duck, cohort: Path, landed: Landed) -> None:
     bronze, first = landed
-    before = _snapshot(bronze)
-    for _ in range(3):
-        again = IngestJob(GenomicsReader(), bronze.parent).run(cohort / "genomics")
+    before = _snapshot(duck, bronze)
+    for again in rerun(GenomicsReader(), cohort / "genomics", bronze):
         assert again.files_skipped == again.files_seen == first.files_seen
         assert again.records_read == 0
-    assert _snapshot(bronze) == before
+    assert _snapshot(duck, bronze) == before
 
 
-def test_a_rewritten_file_is_relanded_without_duplicates(cohort: Path, tmp_path: Path) -> None:
-    source = tmp_path / "genomics"
-    shutil.copytree(cohort / "genomics", source)
-    lakehouse = tmp_path / "lakehouse"
-    IngestJob(GenomicsReader(), lakehouse).run(source)
-    bronze = lakehouse / "bronze"
+def test_a_rewritten_file_is_relanded_without_duplicates(
+    duck: Duck, cohort: Path, tmp_path: Path
+) -> None:
+    source, bronze, _ = land_copy(GenomicsReader(), cohort / "genomics", tmp_path)
     vcf = sorted((source / "vcf").glob("*.vcf.gz"))[0]
     lines = gzip.decompress(vcf.read_bytes()).split(b"\n")
     data = [i for i, line in enumerate(lines) if line and not line.startswith(b"#")]
     kept = [*lines[: data[10]], b""]  # the lab re-sent the run with only its first ten records
     vcf.write_bytes(gzip.compress(b"\n".join(kept)))  # plain gzip this time, not BGZF
-    summary = IngestJob(GenomicsReader(), lakehouse).run(source)
+    summary = IngestJob(GenomicsReader(), bronze.parent).run(source)
     assert summary.files_landed == 1 and summary.files_skipped == summary.files_seen - 1
-    rows = _query(
-        f"select _source_locator from {_scan(bronze, 'genomics_variants')} where _source_file = ?",
+    rows = duck.query(
+        f"select _source_locator from {scan(bronze, 'genomics_variants')} where _source_file = ?",
         str(vcf.resolve()),
     )
-    quarantined = _query(
-        f"select count(*) from {_scan(bronze, '_quarantine')} where _source_file = ?",
+    quarantined = duck.query(
+        f"select count(*) from {scan(bronze, '_quarantine')} where _source_file = ?",
         str(vcf.resolve()),
     )[0][0]
     assert len(rows) + quarantined == 10 and len(set(rows)) == len(rows)
-    total = _query(f"select count(*) from {_scan(bronze, 'genomics_variants')}")[0][0]
-    dup = _query(
+    total = duck.query(f"select count(*) from {scan(bronze, 'genomics_variants')}")[0][0]
+    dup = duck.query(
         f"select count(*) from (select _source_file, _source_locator from "
-        f"{_scan(bronze, 'genomics_variants')} group by all having count(*) > 1)"
+        f"{scan(bronze, 'genomics_variants')} group by all having count(*) > 1)"
     )[0][0]
     assert dup == 0 and total > len(rows)
 

@@ -11,40 +11,19 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
-from mmlake.duckdb_ext import connect
 from python_ingest.genomics import GenomicsReader
-from python_ingest.job import IngestJob
+from tests.ingest.support import Duck, land, scan
 from tests.realdata import REALDATA as REALDATA_ROOT
 
 REALDATA = REALDATA_ROOT / "vcf"
 pytestmark = pytest.mark.skipif(
     not REALDATA.is_dir(), reason=f"real VCF files not found at {REALDATA} (shared/realdata)"
 )
-
-_DB: list[duckdb.DuckDBPyConnection] = []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _db() -> Iterator[None]:
-    with connect() as conn:
-        _DB.append(conn)
-        yield
-        _DB.clear()
-
-
-def _query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    return _DB[0].execute(sql, list(params)).fetchall()
-
-
-def _scan(bronze: Path, table: str) -> str:
-    return f"delta_scan('{bronze / table}')"
 
 
 def _facts() -> dict[str, dict[str, str]]:
@@ -58,31 +37,35 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for suite in ("glow", "cyvcf2"):
         lakehouse = tmp_path_factory.mktemp(f"real-{suite}")
-        out[suite] = IngestJob(GenomicsReader(), lakehouse).run(REALDATA / suite)
-        out[f"{suite}-bronze"] = lakehouse / "bronze"
+        out[f"{suite}-bronze"], out[suite] = land(GenomicsReader(), REALDATA / suite, lakehouse)
     return out
 
 
 def _rows(
-    real: dict[str, Any], rel: str, select: str = "*", where: str = "true", agg: bool = False
+    duck: Duck,
+    real: dict[str, Any],
+    rel: str,
+    select: str = "*",
+    where: str = "true",
+    agg: bool = False,
 ) -> list[Any]:
     """Rows of one real file, in (contigName, start) order as Glow's suite reads them."""
     bronze = real[f"{rel.split('/')[0]}-bronze"]
     order = "" if agg else " order by contigName, start, _source_locator"
-    return _query(
-        f"select {select} from {_scan(bronze, 'genomics_variants')} "
+    return duck.query(
+        f"select {select} from {scan(bronze, 'genomics_variants')} "
         f"where _source_file = ? and ({where}){order}",
         str((REALDATA / rel).resolve()),
     )
 
 
-def test_real_files_land_with_the_counted_records(real: dict[str, Any]) -> None:
+def test_real_files_land_with_the_counted_records(duck: Duck, real: dict[str, Any]) -> None:
     facts = _facts()
     for suite in ("glow", "cyvcf2"):
         bronze = real[f"{suite}-bronze"]
-        log = _query(
+        log = duck.query(
             "select path, records_read, records_landed, records_quarantined "
-            f"from {_scan(bronze, '_ingest_log')} where status = 'landed'"
+            f"from {scan(bronze, '_ingest_log')} where status = 'landed'"
         )
         for path, read, landed, quarantined in log:
             rel = Path(path).relative_to(REALDATA).as_posix()
@@ -94,11 +77,12 @@ def test_real_files_land_with_the_counted_records(real: dict[str, Any]) -> None:
     assert real["cyvcf2"].records_quarantined == 1 and real["glow"].records_quarantined == 0
 
 
-def test_real_counts_of_samples_alleles_and_phasing(real: dict[str, Any]) -> None:
+def test_real_counts_of_samples_alleles_and_phasing(duck: Duck, real: dict[str, Any]) -> None:
     for rel, fact in _facts().items():
         if not fact["records"] or fact["records"] == "0" or rel.endswith(".bcf"):
             continue
         row = _rows(
+            duck,
             real,
             rel,
             "max(len(genotypes)), "
@@ -116,9 +100,10 @@ def test_real_counts_of_samples_alleles_and_phasing(real: dict[str, Any]) -> Non
         assert missing == int(fact["gt_calls_with_missing_allele"]), rel
 
 
-def test_ceutrio_matches_glow(real: dict[str, Any]) -> None:
+def test_ceutrio_matches_glow(duck: Duck, real: dict[str, Any]) -> None:
     rel = "glow/CEUTrio.HiSeq.WGS.b37.NA12878.20.21.vcf"
     first = _rows(
+        duck,
         real,
         rel,
         'contigName, start, "end", names, referenceAllele, alternateAlleles, qual, filters, '
@@ -135,6 +120,7 @@ def test_ceutrio_matches_glow(real: dict[str, Any]) -> None:
         "depth": 84, "conditionalQuality": 99, "phredLikelihoods": [3813, 256, 0],
     }  # fmt: skip
     stats = _rows(
+        duck,
         real,
         rel,
         "count(*), avg(INFO_DP), count(*) filter (contigName = '20'), "
@@ -144,6 +130,7 @@ def test_ceutrio_matches_glow(real: dict[str, Any]) -> None:
     assert stats[0] == 1075 and math.isclose(stats[1], 75.50232558139535, rel_tol=1e-12)
     assert stats[2:] == (491, True)
     tabix = _rows(
+        duck,
         real,
         "glow/tabix-test-vcf/CEUTrio.HiSeq.WGS.b37.NA12878.20.21.vcf.gz",
         "start + 1, referenceAllele, alternateAlleles[1]",
@@ -169,40 +156,40 @@ def test_glow_schema_facts() -> None:
     assert (row["start"], row["referenceAllele"], row["alternateAlleles"]) == (10234, "T", ["TA"])
 
 
-def test_real_value_facts(real: dict[str, Any]) -> None:
-    assert _rows(real, "glow/test.chr17.vcf", "INFO_platformnames")[0] == (
+def test_real_value_facts(duck: Duck, real: dict[str, Any]) -> None:
+    assert _rows(duck, real, "glow/test.chr17.vcf", "INFO_platformnames")[0] == (
         ["Illumina", "CG", "10X", "Solid"],
     )
-    v43 = _rows(real, "glow/vcf/VCFv4.3.vcf", "alternateAlleles, genotypes[1].phased")
+    v43 = _rows(duck, real, "glow/vcf/VCFv4.3.vcf", "alternateAlleles, genotypes[1].phased")
     assert len(v43) == 5 and [] in [a for a, _ in v43]
-    quals = [q for (q,) in _rows(real, "glow/vcf/test_withNanQual.vcf", "qual")]
+    quals = [q for (q,) in _rows(duck, real, "glow/vcf/test_withNanQual.vcf", "qual")]
     assert len(quals) == 10 and all(math.isnan(q) for q in quals)
-    quals = sorted(q for (q,) in _rows(real, "glow/vcf/test_withInfQual.vcf", "qual"))
+    quals = sorted(q for (q,) in _rows(duck, real, "glow/vcf/test_withInfQual.vcf", "qual"))
     assert quals == [-math.inf] * 4 + [math.inf] * 8
     gp = [
         p
-        for (g,) in _rows(real, "glow/vcf/test_withInfGenotype.vcf", "genotypes[1]")
+        for (g,) in _rows(duck, real, "glow/vcf/test_withInfGenotype.vcf", "genotypes[1]")
         for p in g["posteriorProbabilities"]
     ]
     assert sorted(gp) == [-math.inf] * 2 + [math.inf] * 4
-    nan = _rows(real, "glow/vcf/test_withNanGenotype.vcf", "genotypes[1]")
+    nan = _rows(duck, real, "glow/vcf/test_withNanGenotype.vcf", "genotypes[1]")
     assert all(
         math.isnan(g["posteriorProbabilities"][0]) and g["calls"] == [-1, -1] for (g,) in nan
     )
-    misnumbered = _rows(real, "glow/vcf/misnumbered_info.vcf", "INFO_CUSTOM, genotypes[1]")
+    misnumbered = _rows(duck, real, "glow/vcf/misnumbered_info.vcf", "INFO_CUSTOM, genotypes[1]")
     assert misnumbered[0][0] is None and misnumbered[0][1]["alleleDepths"] == [1, 2]
-    assert len(_rows(real, "glow/vcf/missing_contig_length.vcf")) == 1
+    assert len(_rows(duck, real, "glow/vcf/missing_contig_length.vcf")) == 1
     ones = {
         h
         for rel in ("1row_not_bgz.vcf.gz", "1row_bgz.vcf.gz", "1row.vcf.bgz")
-        for (h,) in _rows(real, f"glow/vcf/{rel}", "_record_hash")
+        for (h,) in _rows(duck, real, f"glow/vcf/{rel}", "_record_hash")
     }
     assert len(ones) == 1  # plain gzip and BGZF give the same single record
-    assert len(_rows(real, "glow/NA12878_21_10002403.vcf")) == 4
+    assert len(_rows(duck, real, "glow/NA12878_21_10002403.vcf")) == 4
 
 
-def test_vep_and_snpeff_annotations(real: dict[str, Any]) -> None:
-    (csq,) = _rows(real, "glow/vcf/loftee.vcf", "INFO_CSQ")[0]
+def test_vep_and_snpeff_annotations(duck: Duck, real: dict[str, Any]) -> None:
+    (csq,) = _rows(duck, real, "glow/vcf/loftee.vcf", "INFO_CSQ")[0]
     assert len(csq) == 23
     head = csq[0]
     assert head["Allele"] == "T" and head["Consequence"] == [
@@ -224,7 +211,7 @@ def test_vep_and_snpeff_annotations(real: dict[str, Any]) -> None:
     assert head["Codons"] == {"reference": "tGc", "variant": "tAc"}
     assert (head["STRAND"], head["SYMBOL_SOURCE"], head["HGNC_ID"]) == (-1, "HGNC", "16627")
     assert len(head["LoF_info"]) == 13 and head["LoF_info"][0] == "EXON_START:29091698"
-    (ann,) = _rows(real, "glow/vcf/snpeff.vcf", "INFO_ANN")[0]
+    (ann,) = _rows(duck, real, "glow/vcf/snpeff.vcf", "INFO_ANN")[0]
     assert len(ann) == 5
     assert ann[0]["Annotation"] == ["splice_region_variant", "synonymous_variant"]
     assert ann[0]["Rank"] == {"rank": 6, "total": 10}
@@ -237,8 +224,9 @@ def test_vep_and_snpeff_annotations(real: dict[str, Any]) -> None:
     )
 
 
-def test_cyvcf2_facts(real: dict[str, Any]) -> None:
+def test_cyvcf2_facts(duck: Duck, real: dict[str, Any]) -> None:
     first = _rows(
+        duck,
         real,
         "cyvcf2/test.vcf.gz",
         'contigName, start, "end", names, qual, filters, referenceAllele, alternateAlleles, '
@@ -260,32 +248,35 @@ def test_cyvcf2_facts(real: dict[str, Any]) -> None:
     )
     phasing = [
         [g["phased"] for g in gts]
-        for (gts,) in _rows(real, "cyvcf2/test.comp_het.3.vcf", "genotypes")
+        for (gts,) in _rows(duck, real, "cyvcf2/test.comp_het.3.vcf", "genotypes")
     ][:5]
     assert all(phasing[0]) and all(phasing[1]) and not any(phasing[4])
     assert phasing[2] == [i % 2 == 1 for i in range(12)]
     assert phasing[3] == [False] * 11 + [True]
     haploid = _rows(
+        duck,
         real,
         "cyvcf2/test-haploidX.vcf",
         "bool_and(len(list_filter(genotypes, g -> len(g.calls) != 1)) = 0)",
         agg=True,
     )
     assert haploid == [(True,)]
-    assert [c for (c,) in _rows(real, "cyvcf2/issue_198.vcf", "genotypes[1].calls")] == [
+    assert [c for (c,) in _rows(duck, real, "cyvcf2/issue_198.vcf", "genotypes[1].calls")] == [
         [0, -1],
         [0, -1],
     ]
-    mixed = _rows(real, "cyvcf2/test_gt_bases.vcf.gz", "[g.calls for g in genotypes]")
+    mixed = _rows(duck, real, "cyvcf2/test_gt_bases.vcf.gz", "[g.calls for g in genotypes]")
     assert [m for (m,) in mixed][:4] == [[[1, 1], [1, 1]], [[0, 1], [0]], [[0], [0, 1]], [[1], [1]]]
     bcf = _rows(
-        real, "cyvcf2/test.snpeff.bcf", "contigName, start, referenceAllele, alternateAlleles"
+        duck, real, "cyvcf2/test.snpeff.bcf", "contigName, start, referenceAllele, alternateAlleles"
     )
     vcf = _rows(
-        real, "cyvcf2/test.snpeff.vcf", "contigName, start, referenceAllele, alternateAlleles"
+        duck, real, "cyvcf2/test.snpeff.vcf", "contigName, start, referenceAllele, alternateAlleles"
     )
     assert len(bcf) == 10 and bcf == vcf
-    header = _rows(real, "cyvcf2/test-invalid-header.vcf", "len(genotypes), genotypes[1].sampleId")
+    header = _rows(
+        duck, real, "cyvcf2/test-invalid-header.vcf", "len(genotypes), genotypes[1].sampleId"
+    )
     assert set(header) == {(1, "FOO")}  # the #CHROM line's trailing tab is no empty sample
 
 

@@ -15,20 +15,26 @@ import re
 import shutil
 import warnings
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pydicom
 import pytest
 
-from mmlake.duckdb_ext import connect
-from mmlake.generate.runner import GenerationConfig, generate_cohort
 from python_ingest import imaging_header
 from python_ingest.imaging import SCHEMA, TABLE, ImagingReader
 from python_ingest.imaging_parse import looks_like_dicom
-from python_ingest.job import IngestJob, ModalitySummary
+from python_ingest.job import IngestJob
+from tests.ingest.support import (
+    Duck,
+    Landed,
+    check_reruns,
+    dirty_records,
+    generate,
+    land,
+    land_copy,
+    scan,
+)
 from tests.realdata import REALDATA as REALDATA_ROOT
 
 REALDATA = REALDATA_ROOT / "dicom"
@@ -39,30 +45,12 @@ MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 DIRTY_REASON = re.compile(r"file ends after (\d+) of the (\d+) bytes of Pixel Data")
 QUARANTINE_REASON = re.compile(r"declares (\d+) bytes but the file ends after (\d+) of them")
 
-_DB: list[duckdb.DuckDBPyConnection] = []
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _db() -> Iterator[None]:
-    with connect() as conn:
-        _DB.append(conn)
-        yield
-        _DB.clear()
-
-
-def _query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    return _DB[0].execute(sql, list(params)).fetchall()
-
-
-def _scan(bronze: Path, table: str) -> str:
-    return f"delta_scan('{bronze / table}')"
-
-
-def _quarantine(bronze: Path) -> list[tuple[str, str, str, str | None]]:
+def _quarantine(duck: Duck, bronze: Path) -> list[tuple[str, str, str, str | None]]:
     if not (bronze / "_quarantine").is_dir():
         return []
-    return _query(
-        f"select _source_file, _source_locator, reason, payload from {_scan(bronze, '_quarantine')}"
+    return duck.query(
+        f"select _source_file, _source_locator, reason, payload from {scan(bronze, '_quarantine')}"
         " where modality = 'imaging'"
     )
 
@@ -95,11 +83,7 @@ def _find(node: Any, key: str) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cohort")
-    config = GenerationConfig(
-        patients=60, seed=23, dirty_rate=0.05, image_size=32, modalities=("ehr", "imaging")
-    )
-    generate_cohort(config, out)
+    out = generate(tmp_path_factory, seed=23, modalities=("ehr", "imaging"))
     # What else a PACS export folder holds: never DICOM, never landed, never quarantined.
     (out / "imaging" / "README.txt").write_text("Export of 2024-03-01, 3 studies.\n")
     (out / "imaging" / "manifest.json").write_text('{"studies": 3}\n')
@@ -108,8 +92,7 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _dirty(cohort: Path) -> dict[str, dict[str, str]]:
     """Dirty imaging records by absolute file path."""
-    with (cohort / "_truth" / "dirty_records.csv").open(encoding="utf-8") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["modality"] == "imaging"]
+    rows = dirty_records(cohort, "imaging")
     return {str((cohort / r["file"]).resolve()): r for r in rows}
 
 
@@ -118,10 +101,8 @@ def _dicom_files(folder: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def landed(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModalitySummary]:
-    lakehouse = tmp_path_factory.mktemp("lakehouse")
-    summary = IngestJob(ImagingReader(), lakehouse).run(cohort / "imaging")
-    return lakehouse / "bronze", summary
+def landed(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Landed:
+    return land(ImagingReader(), cohort / "imaging", tmp_path_factory.mktemp("lakehouse"))
 
 
 def test_discovery_takes_dicom_files_without_extension_and_skips_other_files(
@@ -137,16 +118,16 @@ def test_discovery_takes_dicom_files_without_extension_and_skips_other_files(
 
 
 def test_every_valid_instance_lands_once_and_every_cut_file_is_quarantined(
-    cohort: Path, landed: tuple[Path, ModalitySummary]
+    duck: Duck, cohort: Path, landed: Landed
 ) -> None:
     bronze, summary = landed
     dirty = _dirty(cohort)
     files = _dicom_files(cohort / "imaging")
     valid = {str(p) for p in files} - set(dirty)
     assert len(dirty) > 5 and summary.files_seen == len(files)
-    rows = _query(
+    rows = duck.query(
         f"select _source_file, file_path, sop_instance_uid, _source_locator, _record_hash "
-        f"from {_scan(bronze, TABLE)}"
+        f"from {scan(bronze, TABLE)}"
     )
     assert sorted(r[0] for r in rows) == sorted(valid)  # each valid file exactly once
     assert len({r[2] for r in rows}) == len(rows)
@@ -154,7 +135,7 @@ def test_every_valid_instance_lands_once_and_every_cut_file_is_quarantined(
         assert source.endswith("/" + file_path) and file_path.count("/") == 2  # <acc>/<series>/
         assert locator == f"SOPInstanceUID={uid}"
         assert len(digest) == 64
-    quarantined = _quarantine(bronze)
+    quarantined = _quarantine(duck, bronze)
     assert {(q[0], q[1]) for q in quarantined} == {
         (path, r["locator"]) for path, r in dirty.items()
     }
@@ -168,14 +149,12 @@ def test_every_valid_instance_lands_once_and_every_cut_file_is_quarantined(
         assert json.loads(payload)["modality"] in {"CT", "MR"}
 
 
-def test_ingest_log_accounts_for_every_file(
-    cohort: Path, landed: tuple[Path, ModalitySummary]
-) -> None:
+def test_ingest_log_accounts_for_every_file(duck: Duck, cohort: Path, landed: Landed) -> None:
     bronze, _ = landed
     dirty = _dirty(cohort)
-    log = _query(
+    log = duck.query(
         "select path, records_read, records_landed, records_quarantined "
-        f"from {_scan(bronze, '_ingest_log')} where modality = 'imaging' and status = 'landed'"
+        f"from {scan(bronze, '_ingest_log')} where modality = 'imaging' and status = 'landed'"
     )
     assert len(log) == len(_dicom_files(cohort / "imaging"))
     for path, read, landed_count, quarantined in log:
@@ -183,9 +162,7 @@ def test_ingest_log_accounts_for_every_file(
         assert quarantined == (path in dirty)
 
 
-def test_instances_match_the_cohort_truth(
-    cohort: Path, landed: tuple[Path, ModalitySummary]
-) -> None:
+def test_instances_match_the_cohort_truth(duck: Duck, cohort: Path, landed: Landed) -> None:
     """Every imaged patient's MRN is there, and each staging series has all its slices: the
     landed ones plus the ones quarantined from its folder."""
     bronze, _ = landed
@@ -201,9 +178,9 @@ def test_instances_match_the_cohort_truth(
             if r["feature"] == "n_slices"
         }
     cut = Counter(Path(r["file"]).parent.as_posix() for r in _dirty(cohort).values())
-    series = _query(
+    series = duck.query(
         "select patient_id, accession_number, series_number, count(*) "
-        f"from {_scan(bronze, TABLE)} group by patient_id, accession_number, series_number "
+        f"from {scan(bronze, TABLE)} group by patient_id, accession_number, series_number "
         "qualify row_number() over (partition by patient_id order by min(study_date)) = 1"
     )
     assert {r[0] for r in series} == set(mrns)
@@ -211,14 +188,14 @@ def test_instances_match_the_cohort_truth(
         assert count + cut[f"imaging/{accession}/{number}"] == slices[mrns[mrn]], mrn
 
 
-def test_typed_columns_match_the_generator(landed: tuple[Path, ModalitySummary]) -> None:
+def test_typed_columns_match_the_generator(duck: Duck, landed: Landed) -> None:
     bronze, _ = landed
-    rows = _query(
+    rows = duck.query(
         f"select modality, transfer_syntax_uid, has_file_meta, has_pixel_data, rows, columns, "
         f"number_of_frames, bits_allocated, pixel_data_bytes, pixel_data_offset, study_date, "
         f"study_time, series_number, instance_number, file_path, pixel_spacing, "
         f"image_position_patient, spacing_between_slices, header_json, _source_file "
-        f"from {_scan(bronze, TABLE)}"
+        f"from {scan(bronze, TABLE)}"
     )
     for row in rows:
         (modality, syntax, meta, pixels, n_rows, n_cols, frames, bits, n_bytes, offset) = row[:10]
@@ -236,10 +213,10 @@ def test_typed_columns_match_the_generator(landed: tuple[Path, ModalitySummary])
         assert _first(header, "00100010")["Alphabetic"]  # PHI stays in restricted bronze
 
 
-def test_header_json_is_exactly_pydicoms_to_json_dict(landed: tuple[Path, ModalitySummary]) -> None:
+def test_header_json_is_exactly_pydicoms_to_json_dict(duck: Duck, landed: Landed) -> None:
     """The memos and fast paths change nothing: same JSON as converting every element afresh."""
     bronze, _ = landed
-    rows = _query(f"select _source_file, header_json from {_scan(bronze, TABLE)}")
+    rows = duck.query(f"select _source_file, header_json from {scan(bronze, TABLE)}")
     for source, header_json in rows:
         mine = {k: v for k, v in _header(header_json).items() if not k.startswith("7FE0")}
         assert mine == _reference_json(Path(source))
@@ -257,46 +234,38 @@ def _reference_json(path: Path) -> dict[str, Any]:
     return {k: v for k, v in document.items() if not k.startswith("7FE0")}
 
 
-def test_reruns_change_nothing(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
-    bronze, first = landed
-    before = _snapshot(bronze)
-    for _ in range(3):
-        summary = IngestJob(ImagingReader(), bronze.parent).run(cohort / "imaging")
-        assert summary.files_skipped == summary.files_seen == first.files_seen
-        assert summary.files_landed == 0
-        assert _snapshot(bronze) == before
+def test_reruns_change_nothing(duck: Duck, cohort: Path, landed: Landed) -> None:
+    check_reruns(ImagingReader(), cohort / "imaging", landed, lambda b: _snapshot(duck, b))
 
 
-def _snapshot(bronze: Path) -> tuple[Counter[str], int]:
-    hashes = Counter(r[0] for r in _query(f"select _record_hash from {_scan(bronze, TABLE)}"))
-    return hashes, len(_quarantine(bronze))
+def _snapshot(duck: Duck, bronze: Path) -> tuple[Counter[str], int]:
+    hashes = Counter(r[0] for r in duck.query(f"select _record_hash from {scan(bronze, TABLE)}"))
+    return hashes, len(_quarantine(duck, bronze))
 
 
-def test_a_rewritten_file_is_relanded_without_duplicates(cohort: Path, tmp_path: Path) -> None:
-    source = tmp_path / "imaging"
-    shutil.copytree(cohort / "imaging", source)
-    lakehouse = tmp_path / "lakehouse"
-    IngestJob(ImagingReader(), lakehouse).run(source)
-    bronze = lakehouse / "bronze"
-    before = _snapshot(bronze)
+def test_a_rewritten_file_is_relanded_without_duplicates(
+    duck: Duck, cohort: Path, tmp_path: Path
+) -> None:
+    source, bronze, _ = land_copy(ImagingReader(), cohort / "imaging", tmp_path)
+    before = _snapshot(duck, bronze)
     dirty = {Path(p).relative_to(cohort.resolve()).as_posix() for p in _dirty(cohort)}
     target = next(p for p in _dicom_files(source) if f"imaging/{_rel(p, source)}" not in dirty)
     ds = pydicom.dcmread(target)
     ds.SeriesDescription = "Re-exported after QA"
     ds.save_as(target)
-    summary = IngestJob(ImagingReader(), lakehouse).run(source)
+    summary = IngestJob(ImagingReader(), bronze.parent).run(source)
     assert summary.files_landed == 1 and summary.files_skipped == summary.files_seen - 1
-    after = _snapshot(bronze)
+    after = _snapshot(duck, bronze)
     assert sum(after[0].values()) == sum(before[0].values()) and after[1] == before[1]
-    rows = _query(
-        f"select header_json from {_scan(bronze, TABLE)} where _source_file = ?", str(target)
+    rows = duck.query(
+        f"select header_json from {scan(bronze, TABLE)} where _source_file = ?", str(target)
     )
     assert len(rows) == 1 and _first(_header(rows[0][0]), "0008103E") == "Re-exported after QA"
     # The same file cut short now: its row goes, its quarantine record comes.
     target.write_bytes(target.read_bytes()[:-100])
-    IngestJob(ImagingReader(), lakehouse).run(source)
-    assert sum(_snapshot(bronze)[0].values()) == sum(before[0].values()) - 1
-    assert len(_quarantine(bronze)) == before[1] + 1
+    IngestJob(ImagingReader(), bronze.parent).run(source)
+    assert sum(_snapshot(duck, bronze)[0].values()) == sum(before[0].values()) - 1
+    assert len(_quarantine(duck, bronze)) == before[1] + 1
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -378,22 +347,19 @@ def test_a_binary_that_only_starts_like_dicom_is_quarantined(tmp_path: Path) -> 
 def real(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not REALDATA.is_dir():
         pytest.skip(f"real DICOM files not found at {REALDATA} (CI has them)")
-    lakehouse = tmp_path_factory.mktemp("real")
-    summary = IngestJob(ImagingReader(), lakehouse).run(REALDATA)
+    bronze, summary = land(ImagingReader(), REALDATA, tmp_path_factory.mktemp("real"))
     expected = json.loads((REALDATA / "expected_metadata.pydicom.json").read_text())
     assert summary.files_seen == len(expected)  # the .md, .json and README.txt are skipped
     assert summary.records_landed == len(expected) - 1 and summary.records_quarantined == 1
-    return lakehouse / "bronze"
+    return bronze
 
 
-def _real_rows(bronze: Path) -> dict[str, dict[str, Any]]:
-    cursor = _DB[0].execute(f"select * from {_scan(bronze, TABLE)}")
-    names = [d[0] for d in cursor.description]
-    return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+def _real_rows(duck: Duck, bronze: Path) -> dict[str, dict[str, Any]]:
+    return {r["file_path"]: r for r in duck.records(f"select * from {scan(bronze, TABLE)}")}
 
 
-def test_real_files_match_pydicoms_metadata(real: Path) -> None:
-    rows = _real_rows(real)
+def test_real_files_match_pydicoms_metadata(duck: Duck, real: Path) -> None:
+    rows = _real_rows(duck, real)
     expected = json.loads((REALDATA / "expected_metadata.pydicom.json").read_text())
     for facts in expected:
         if facts["file"] == "pydicom/MR_truncated.dcm":
@@ -443,8 +409,8 @@ def test_real_files_match_pydicoms_metadata(real: Path) -> None:
         )
 
 
-def test_real_files_without_meta_dicomdirs_and_the_truncated_mr(real: Path) -> None:
-    rows = _real_rows(real)
+def test_real_files_without_meta_dicomdirs_and_the_truncated_mr(duck: Duck, real: Path) -> None:
+    rows = _real_rows(duck, real)
     for name in ("pydicom/rtstruct.dcm", "pydicom/ExplVR_LitEndNoMeta.dcm"):
         assert not rows[name]["has_file_meta"] and rows[name]["transfer_syntax_uid"] is None
     dicomdirs = [r for path, r in rows.items() if "/DICOMDIR" in path]
@@ -456,15 +422,15 @@ def test_real_files_without_meta_dicomdirs_and_the_truncated_mr(real: Path) -> N
     prefix = "pydicom/dicomdirtests/"
     images = {p.removeprefix(prefix) for p in rows if p.startswith(prefix) and "DICOMDIR" not in p}
     assert len(referenced) == 31 and referenced == images
-    ((source, locator, reason, payload),) = _quarantine(real)
+    ((source, locator, reason, payload),) = _quarantine(duck, real)
     assert source.endswith("pydicom/MR_truncated.dcm")
     assert locator == "SOPInstanceUID=1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457"
     assert "declares 8192 bytes but the file ends after 8130" in reason  # EXPECTED_FACTS
     assert json.loads(payload)["rows"] == 64
 
 
-def test_real_files_match_pydicoms_own_test_assertions(real: Path) -> None:
-    rows = _real_rows(real)
+def test_real_files_match_pydicoms_own_test_assertions(duck: Duck, real: Path) -> None:
+    rows = _real_rows(duck, real)
     ct = rows["pydicom/CT_small.dcm"]
     ct_header = _header(ct["header_json"])
     assert _first(ct_header, "00020012") == "1.3.6.1.4.1.5962.2"

@@ -14,56 +14,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
-from mmlake.duckdb_ext import connect
-from mmlake.generate.runner import GenerationConfig, generate_cohort
-from python_ingest.job import IngestJob, ModalitySummary
+from python_ingest.job import IngestJob
 from python_ingest.notes import NotesReader
+from tests.ingest.support import Duck, Landed, dirty_records, fixtures_for, land_copy, rerun, scan
 from tests.realdata import REALDATA as REALDATA_ROOT
 
 REALDATA = REALDATA_ROOT / "notes"
 
-_DB: list[duckdb.DuckDBPyConnection] = []
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _db() -> Iterator[None]:
-    with connect() as conn:
-        _DB.append(conn)
-        yield
-        _DB.clear()
-
-
-def _query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    return _DB[0].execute(sql, list(params)).fetchall()
-
-
-def _scan(bronze: Path, table: str) -> str:
-    return f"delta_scan('{bronze / table}')"
-
-
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cohort")
-    config = GenerationConfig(
-        patients=60, seed=5, dirty_rate=0.05, image_size=32, modalities=("ehr", "notes")
-    )
-    generate_cohort(config, out)
-    return out.resolve()
-
-
-@pytest.fixture(scope="module")
-def landed(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModalitySummary]:
-    lakehouse = tmp_path_factory.mktemp("lakehouse")
-    summary = IngestJob(NotesReader(), lakehouse).run(cohort / "notes")
-    return lakehouse / "bronze", summary
+cohort, landed = fixtures_for(NotesReader, seed=5, modalities=("ehr", "notes"))
 
 
 def _manifest(cohort: Path) -> list[dict[str, str]]:
@@ -71,26 +35,18 @@ def _manifest(cohort: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _dirty(cohort: Path) -> list[dict[str, str]]:
-    with (cohort / "_truth" / "dirty_records.csv").open(encoding="utf-8") as handle:
-        return [r for r in csv.DictReader(handle) if r["modality"] == "notes"]
-
-
-def _notes(bronze: Path) -> dict[str, dict[str, Any]]:
-    cursor = _DB[0].execute(f"select * from {_scan(bronze, 'notes')}")
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    return {r["note_id"]: r for r in rows}
+def _notes(duck: Duck, bronze: Path) -> dict[str, dict[str, Any]]:
+    return {r["note_id"]: r for r in duck.records(f"select * from {scan(bronze, 'notes')}")}
 
 
 def test_every_note_lands_once_with_its_text_and_metadata(
-    cohort: Path, landed: tuple[Path, ModalitySummary]
+    duck: Duck, cohort: Path, landed: Landed
 ) -> None:
     bronze, summary = landed
-    empty = {r["locator"] for r in _dirty(cohort)}
+    empty = {r["locator"] for r in dirty_records(cohort, "notes")}
     assert empty, "the cohort should hold a few empty notes at dirty_rate 0.05"
-    notes = _notes(bronze)
-    count = _query(f"select count(*) from {_scan(bronze, 'notes')}")[0][0]
+    notes = _notes(duck, bronze)
+    count = duck.query(f"select count(*) from {scan(bronze, 'notes')}")[0][0]
     manifest = _manifest(cohort)
     assert count == len(notes) == len(manifest) - len(empty) == summary.records_landed
     for line, row in enumerate(manifest, start=2):
@@ -116,68 +72,67 @@ def test_every_note_lands_once_with_its_text_and_metadata(
 
 
 def test_empty_notes_are_quarantined_and_nothing_else(
-    cohort: Path, landed: tuple[Path, ModalitySummary]
+    duck: Duck, cohort: Path, landed: Landed
 ) -> None:
     bronze, _ = landed
-    rows = _query(
-        f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+    rows = duck.query(
+        f"select _source_file, _source_locator, reason from {scan(bronze, '_quarantine')} "
         "where modality = 'notes'"
     )
     got = {(Path(f).relative_to(cohort).as_posix(), loc) for f, loc, _ in rows}
-    assert got == {(r["file"], r["locator"]) for r in _dirty(cohort)}
+    assert got == {(r["file"], r["locator"]) for r in dirty_records(cohort, "notes")}
     assert len(rows) == len(got)
     assert all(reason.startswith("note body is empty or whitespace-only") for *_, reason in rows)
 
 
-def test_accounting_per_file(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
+def test_accounting_per_file(duck: Duck, cohort: Path, landed: Landed) -> None:
     bronze, summary = landed
     log = {
         Path(p).name: (read, landed_, bad)
-        for p, read, landed_, bad in _query(
+        for p, read, landed_, bad in duck.query(
             f"select path, records_read, records_landed, records_quarantined "
-            f"from {_scan(bronze, '_ingest_log')} where status = 'landed'"
+            f"from {scan(bronze, '_ingest_log')} where status = 'landed'"
         )
     }
-    empty = {Path(r["file"]).name for r in _dirty(cohort)}
+    empty = {Path(r["file"]).name for r in dirty_records(cohort, "notes")}
     assert len(log) == summary.files_seen == len(_manifest(cohort)) + 1
     assert log.pop("manifest.csv") == (0, 0, 0)  # every row describes a text file that exists
     assert all(v == ((1, 0, 1) if name in empty else (1, 1, 0)) for name, v in log.items())
 
 
 def test_reruns_change_nothing_and_a_rewritten_note_is_relanded(
-    cohort: Path, landed: tuple[Path, ModalitySummary], tmp_path: Path
+    duck: Duck, cohort: Path, landed: Landed, tmp_path: Path
 ) -> None:
-    source = tmp_path / "notes"
-    shutil.copytree(cohort / "notes", source)
-    lakehouse = tmp_path / "lakehouse"
-    bronze = lakehouse / "bronze"
-    first = IngestJob(NotesReader(), lakehouse).run(source)
+    source, bronze, first = land_copy(NotesReader(), cohort / "notes", tmp_path)
 
     def snapshot() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        notes = _query(f"select note_id, _record_hash from {_scan(bronze, 'notes')} order by all")
-        quarantine = _query(
-            f"select _source_file, _source_locator from {_scan(bronze, '_quarantine')} order by all"
+        notes = duck.query(
+            f"select note_id, _record_hash from {scan(bronze, 'notes')} order by all"
+        )
+        quarantine = duck.query(
+            f"select _source_file, _source_locator from {scan(bronze, '_quarantine')} order by all"
         )
         return notes, quarantine
 
     before = snapshot()
     assert len(before[0]) == landed[1].records_landed
-    for _ in range(3):
-        again = IngestJob(NotesReader(), lakehouse).run(source)
+    for again in rerun(NotesReader(), source, bronze):
         assert (again.files_skipped, again.files_landed) == (first.files_seen, 0)
         assert snapshot() == before
 
     # The EHR re-exports two notes: one amended, one previously empty now signed.
     row = next(
-        r for r in _manifest(cohort) if r["note_id"] not in {d["locator"] for d in _dirty(cohort)}
+        r
+        for r in _manifest(cohort)
+        if r["note_id"] not in {d["locator"] for d in dirty_records(cohort, "notes")}
     )
     amended = source / row["file"]
     amended.write_text(amended.read_text(encoding="utf-8") + "\nADDENDUM: reviewed.\n", "utf-8")
-    signed_id = _dirty(cohort)[0]["locator"]
+    signed_id = dirty_records(cohort, "notes")[0]["locator"]
     (source / "text" / f"{signed_id}.txt").write_text("Signed note body.\n", encoding="utf-8")
-    third = IngestJob(NotesReader(), lakehouse).run(source)
+    third = IngestJob(NotesReader(), bronze.parent).run(source)
     assert (third.files_landed, third.records_landed, third.records_quarantined) == (2, 2, 0)
-    notes = _notes(bronze)
+    notes = _notes(duck, bronze)
     assert len(notes) == len(before[0]) + 1
     assert notes[row["note_id"]]["text"].endswith("ADDENDUM: reviewed.\n")
     assert notes[signed_id]["text"] == "Signed note body.\n"
@@ -209,13 +164,13 @@ def _write_export(folder: Path) -> None:
     )
 
 
-def test_manifest_rows_without_a_note_and_notes_without_a_row(tmp_path: Path) -> None:
+def test_manifest_rows_without_a_note_and_notes_without_a_row(duck: Duck, tmp_path: Path) -> None:
     source = tmp_path / "export"
     _write_export(source)
     lakehouse = tmp_path / "lakehouse"
     summary = IngestJob(NotesReader(), lakehouse).run(source)
     bronze = lakehouse / "bronze"
-    notes = _notes(bronze)
+    notes = _notes(duck, bronze)
     assert set(notes) == {"N1", "N2", "ORPHAN", "N4"}
     n1 = notes["N1"]
     assert n1["text"] == "Chest pain, denies fever.\r\n"  # BOM dropped, line ends kept
@@ -230,8 +185,8 @@ def test_manifest_rows_without_a_note_and_notes_without_a_row(tmp_path: Path) ->
     assert orphan["patient_mrn"] is None and orphan["manifest_file"] is None
     reasons = {
         (Path(f).name, loc): reason
-        for f, loc, reason in _query(
-            f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')}"
+        for f, loc, reason in duck.query(
+            f"select _source_file, _source_locator, reason from {scan(bronze, '_quarantine')}"
         )
     }
     assert set(reasons) == {

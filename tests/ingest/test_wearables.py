@@ -17,68 +17,31 @@ import hashlib
 import re
 import shutil
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 import pytest
 
-from mmlake.duckdb_ext import connect
-from mmlake.generate.runner import GenerationConfig, generate_cohort
-from python_ingest.job import IngestJob, ModalitySummary
+from python_ingest.job import IngestJob
 from python_ingest.wearables import WearablesReader
+from tests.ingest.support import Duck, Landed, check_reruns, dirty_records, fixtures_for, land, scan
 from tests.realdata import REALDATA as REALDATA_ROOT
 
 REALDATA = REALDATA_ROOT / "wearables"
 LINE = re.compile(r"^line (\d+)")
 UTC = dt.UTC
 
-_DB: list[duckdb.DuckDBPyConnection] = []
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _db() -> Iterator[None]:
-    with connect() as conn:
-        _DB.append(conn)
-        yield
-        _DB.clear()
-
-
-def _query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    return _DB[0].execute(sql, list(params)).fetchall()
-
-
-def _scan(bronze: Path, table: str) -> str:
-    return f"delta_scan('{bronze / table}')"
-
-
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cohort")
-    config = GenerationConfig(
-        patients=60, seed=11, dirty_rate=0.05, image_size=32, modalities=("ehr", "wearables")
-    )
-    generate_cohort(config, out)
-    return out.resolve()
-
-
-@pytest.fixture(scope="module")
-def landed(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModalitySummary]:
-    lakehouse = tmp_path_factory.mktemp("lakehouse")
-    summary = IngestJob(WearablesReader(), lakehouse).run(cohort / "wearables")
-    return lakehouse / "bronze", summary
-
-
-def _dirty(cohort: Path) -> list[dict[str, str]]:
-    with (cohort / "_truth" / "dirty_records.csv").open(encoding="utf-8") as handle:
-        return [r for r in csv.DictReader(handle) if r["modality"] == "wearables"]
+cohort, landed = fixtures_for(WearablesReader, seed=11, modalities=("ehr", "wearables"))
 
 
 def _clean_lines(root: Path, cohort: Path) -> Counter[tuple[str, str, str]]:
     """(file relative to ``cohort``, locator, sha256) of every line that is not dirty."""
-    dirty = {(r["file"], int(LINE.match(r["locator"]).group(1))) for r in _dirty(cohort)}
+    dirty = {
+        (r["file"], int(LINE.match(r["locator"]).group(1)))
+        for r in dirty_records(cohort, "wearables")
+    }
     out: Counter[tuple[str, str, str]] = Counter()
     for path in sorted((root / "landing").rglob("*.jsonl")):
         rel = path.relative_to(root.parent).as_posix()
@@ -88,10 +51,10 @@ def _clean_lines(root: Path, cohort: Path) -> Counter[tuple[str, str, str]]:
     return out
 
 
-def _landed_lines(bronze: Path, root: Path) -> Counter[tuple[str, str, str]]:
-    rows = _query(
+def _landed_lines(duck: Duck, bronze: Path, root: Path) -> Counter[tuple[str, str, str]]:
+    rows = duck.query(
         "select _source_file, _source_locator, _record_hash "
-        f"from {_scan(bronze, 'wearables_events')}"
+        f"from {scan(bronze, 'wearables_events')}"
     )
     return Counter(
         (Path(f).relative_to(root.parent).as_posix(), loc, h)
@@ -100,87 +63,89 @@ def _landed_lines(bronze: Path, root: Path) -> Counter[tuple[str, str, str]]:
     )
 
 
-def _snapshot(bronze: Path) -> dict[str, list[tuple[Any, ...]]]:
+def _snapshot(duck: Duck, bronze: Path) -> dict[str, list[tuple[Any, ...]]]:
     return {
-        "events": _query(
+        "events": duck.query(
             f"select _source_file, _source_locator, _record_hash "
-            f"from {_scan(bronze, 'wearables_events')} order by all"
+            f"from {scan(bronze, 'wearables_events')} order by all"
         ),
-        "enrollment": _query(
-            f"select _record_hash from {_scan(bronze, 'wearables_enrollment')} order by all"
+        "enrollment": duck.query(
+            f"select _record_hash from {scan(bronze, 'wearables_enrollment')} order by all"
         ),
-        "quarantine": _query(
-            f"select _source_file, _source_locator, reason from {_scan(bronze, '_quarantine')} "
+        "quarantine": duck.query(
+            f"select _source_file, _source_locator, reason from {scan(bronze, '_quarantine')} "
             "order by all"
         ),
     }
 
 
 def test_every_clean_line_lands_once_and_every_dirty_line_is_quarantined(
-    cohort: Path, landed: tuple[Path, ModalitySummary]
+    duck: Duck, cohort: Path, landed: Landed
 ) -> None:
     bronze, summary = landed
     root = cohort / "wearables"
     expected = _clean_lines(root, cohort)
-    assert _landed_lines(bronze, root) == expected
+    assert _landed_lines(duck, bronze, root) == expected
     assert summary.records_landed == sum(expected.values()) + len(_enrollment_rows(cohort))
 
-    truth = {(r["file"], r["locator"]) for r in _dirty(cohort)}
-    rows = _query(
-        f"select _source_file, _source_locator, reason, payload from {_scan(bronze, '_quarantine')}"
+    truth = {(r["file"], r["locator"]) for r in dirty_records(cohort, "wearables")}
+    rows = duck.query(
+        f"select _source_file, _source_locator, reason, payload from {scan(bronze, '_quarantine')}"
         " where modality = 'wearables'"
     )
     got = {(Path(f).relative_to(cohort).as_posix(), loc) for f, loc, _, _ in rows}
     assert got == truth
     assert len(rows) == len(truth)
     assert all(reason and payload for _, _, reason, payload in rows)
-    kinds = Counter(r["kind"] for r in _dirty(cohort))
+    kinds = Counter(r["kind"] for r in dirty_records(cohort, "wearables"))
     assert kinds["unparseable_event"] and kinds["invalid_event"]
 
 
-def test_resent_events_are_kept_as_received(
-    cohort: Path, landed: tuple[Path, ModalitySummary]
-) -> None:
+def test_resent_events_are_kept_as_received(duck: Duck, cohort: Path, landed: Landed) -> None:
     """A re-send is a second row with the same event_id and hash; silver de-duplicates."""
     bronze, _ = landed
-    twice = _query(
+    twice = duck.query(
         f"select event_id, count(*), count(distinct _record_hash), count(distinct _source_file) "
-        f"from {_scan(bronze, 'wearables_events')} where event_id is not null "
+        f"from {scan(bronze, 'wearables_events')} where event_id is not null "
         "group by event_id having count(*) > 1"
     )
     assert twice, "the generator re-sends ~2% of events"
     assert all(n == 2 and hashes == 1 and files == 2 for _, n, hashes, files in twice)
 
 
-def test_event_columns(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
+def test_event_columns(duck: Duck, cohort: Path, landed: Landed) -> None:
     bronze, _ = landed
-    events = _scan(bronze, "wearables_events")
-    types = dict(_query(f"select column_name, column_type from (describe select * from {events})"))
+    events = scan(bronze, "wearables_events")
+    types = dict(
+        duck.query(f"select column_name, column_type from (describe select * from {events})")
+    )
     assert types["value"] == "VARCHAR" and types["value_num"] == "DOUBLE"
     assert types["start_time"] == "TIMESTAMP WITH TIME ZONE"
     assert types["start_time_local"] == "TIMESTAMP"
     assert types["battery_pct"] == "DOUBLE" and types["firmware_version"] == "VARCHAR"
     # Schema evolution: firmware_version / battery_pct exist from 2022-07-01 on, null before.
-    evolved = _query(
+    evolved = duck.query(
         f"select recorded_at >= timestamptz '2022-07-01 00:00:00+00', "
         f"count(*), count(firmware_version), count(battery_pct) from {events} group by 1"
     )
     for newer, n, firmware, battery in evolved:
         assert (firmware, battery) == ((n, n) if newer else (0, 0))
     # value is text for every metric, value_num only where numeric (sleep stages are words).
-    for metric, n, numbers, stages in _query(
+    for metric, n, numbers, stages in duck.query(
         f"select metric, count(*), count(value_num), "
         f"count(*) filter (where value in ('wake', 'light', 'deep', 'rem')) "
         f"from {events} group by metric"
     ):
         assert (numbers, stages) == ((0, n) if metric == "sleep_stage" else (n, 0)), metric
-    assert {u for (u,) in _query(f"select distinct unit from {events} where metric = 'spo2'")} == {
+    assert {
+        u for (u,) in duck.query(f"select distinct unit from {events} where metric = 'spo2'")
+    } == {
         "%",
         "ratio",
     }
     # Times: the UTC instant and the raw string agree; the drop is never named before an event
     # reached the cloud.
-    bad = _query(
+    bad = duck.query(
         f"select count(*) from {events} where strftime(start_time at time zone 'UTC', "
         f"'%Y-%m-%dT%H:%M:%SZ') <> start_time_raw or start_time_local <> "
         f"(start_time at time zone 'UTC') or arrival_time < recorded_at or arrival_time is null"
@@ -193,11 +158,11 @@ def _enrollment_rows(cohort: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_enrollment(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
+def test_enrollment(duck: Duck, cohort: Path, landed: Landed) -> None:
     bronze, _ = landed
-    rows = _query(
+    rows = duck.query(
         f"select device_id, device_model, patient_mrn, enrolled_on, withdrawn_on, _source_locator "
-        f"from {_scan(bronze, 'wearables_enrollment')} order by _source_locator"
+        f"from {scan(bronze, 'wearables_enrollment')} order by _source_locator"
     )
     expected = {
         r["device_id"]: (
@@ -211,38 +176,32 @@ def test_enrollment(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
     assert {r[0]: r[1:5] for r in rows} == expected
     assert len(rows) == len(expected)
     # Every device that sent an event is enrolled.
-    orphans = _query(
-        f"select count(*) from {_scan(bronze, 'wearables_events')} e anti join "
-        f"{_scan(bronze, 'wearables_enrollment')} r using (device_id) where e.device_id is not null"
+    orphans = duck.query(
+        f"select count(*) from {scan(bronze, 'wearables_events')} e anti join "
+        f"{scan(bronze, 'wearables_enrollment')} r using (device_id) where e.device_id is not null"
     )
     assert orphans == [(0,)]
 
 
-def test_accounting_per_file(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
+def test_accounting_per_file(duck: Duck, cohort: Path, landed: Landed) -> None:
     bronze, summary = landed
-    log = _query(
+    log = duck.query(
         f"select path, records_read, records_landed, records_quarantined "
-        f"from {_scan(bronze, '_ingest_log')} where status = 'landed' and modality = 'wearables'"
+        f"from {scan(bronze, '_ingest_log')} where status = 'landed' and modality = 'wearables'"
     )
     assert len(log) == summary.files_seen == len(WearablesReader().discover(cohort / "wearables"))
     assert all(read == landed_ + bad for _, read, landed_, bad in log)
-    dirty_per_file = Counter(r["file"] for r in _dirty(cohort))
+    dirty_per_file = Counter(r["file"] for r in dirty_records(cohort, "wearables"))
     for path, _, _, bad in log:
         assert bad == dirty_per_file.get(Path(path).relative_to(cohort).as_posix(), 0), path
 
 
-def test_reruns_change_nothing(cohort: Path, landed: tuple[Path, ModalitySummary]) -> None:
-    bronze, first = landed
-    before = _snapshot(bronze)
-    for _ in range(3):
-        again = IngestJob(WearablesReader(), bronze.parent).run(cohort / "wearables")
-        assert again.files_skipped == again.files_seen == first.files_seen
-        assert again.files_landed == 0
-        assert _snapshot(bronze) == before
+def test_reruns_change_nothing(duck: Duck, cohort: Path, landed: Landed) -> None:
+    check_reruns(WearablesReader(), cohort / "wearables", landed, lambda b: _snapshot(duck, b))
 
 
 def test_streaming_lands_new_drops_once_and_a_rewritten_drop_without_duplicates(
-    cohort: Path, landed: tuple[Path, ModalitySummary], tmp_path: Path
+    duck: Duck, cohort: Path, landed: Landed, tmp_path: Path
 ) -> None:
     """Half the drops arrive, then the rest: each event lands once, like one run over all."""
     source = tmp_path / "cohort" / "wearables"
@@ -264,9 +223,9 @@ def test_streaming_lands_new_drops_once_and_a_rewritten_drop_without_duplicates(
 
     bronze = lakehouse / "bronze"
     expected = _clean_lines(cohort / "wearables", cohort)
-    assert _landed_lines(bronze, source) == expected
-    quarantined = _query(f"select count(*) from {_scan(bronze, '_quarantine')}")
-    assert quarantined == [(len(_dirty(cohort)),)]
+    assert _landed_lines(duck, bronze, source) == expected
+    quarantined = duck.query(f"select count(*) from {scan(bronze, '_quarantine')}")
+    assert quarantined == [(len(dirty_records(cohort, "wearables")),)]
 
     # A drop rewritten in place (the vendor re-exported it): only its rows are replaced.
     drop = max(drops, key=lambda p: p.stat().st_size)
@@ -279,15 +238,15 @@ def test_streaming_lands_new_drops_once_and_a_rewritten_drop_without_duplicates(
         len(clean),
         0,
     )
-    rows = _query(
-        f"select _source_locator, _record_hash from {_scan(bronze, 'wearables_events')} "
+    rows = duck.query(
+        f"select _source_locator, _record_hash from {scan(bronze, 'wearables_events')} "
         "where _source_file = ? order by all",
         str(drop),
     )
     want = sorted((f"line {i}", hashlib.sha256(c).hexdigest()) for i, c in enumerate(clean, 1))
     assert rows == want
-    left = _query(
-        f"select count(*) from {_scan(bronze, '_quarantine')} where _source_file = ?", str(drop)
+    left = duck.query(
+        f"select count(*) from {scan(bronze, '_quarantine')} where _source_file = ?", str(drop)
     )
     assert left == [(0,)]
 
@@ -448,25 +407,23 @@ def test_enrollment_and_unknown_csvs(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def fitabase(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModalitySummary]:
+def fitabase(tmp_path_factory: pytest.TempPathFactory) -> Landed:
     if not REALDATA.is_dir():
         pytest.skip(f"the real wearables files are not here: {REALDATA} is absent")
-    lakehouse = tmp_path_factory.mktemp("fitabase")
-    summary = IngestJob(WearablesReader(), lakehouse).run(REALDATA)
-    return lakehouse / "bronze", summary
+    return land(WearablesReader(), REALDATA, tmp_path_factory.mktemp("fitabase"))
 
 
 def _fitabase_file(name: str) -> str:
     return str((REALDATA / "fitabase" / name).resolve())
 
 
-def test_fitabase_rows_ids_and_dates(fitabase: tuple[Path, ModalitySummary]) -> None:
+def test_fitabase_rows_ids_and_dates(duck: Duck, fitabase: Landed) -> None:
     bronze, summary = fitabase
     assert summary.records_quarantined == 0
     log = {
         Path(p).name: (read, landed_)
-        for p, read, landed_ in _query(
-            f"select path, records_read, records_landed from {_scan(bronze, '_ingest_log')} "
+        for p, read, landed_ in duck.query(
+            f"select path, records_read, records_landed from {scan(bronze, '_ingest_log')} "
             "where status = 'landed'"
         )
     }
@@ -479,9 +436,9 @@ def test_fitabase_rows_ids_and_dates(fitabase: tuple[Path, ModalitySummary]) -> 
     }
     assert log == {name: (n, n) for name, n in rows.items()}
     ids = dict(
-        _query(
+        duck.query(
             f"select regexp_extract(_source_file, '[^/]+$'), count(distinct user_id) "
-            f"from {_scan(bronze, 'wearables_events')} group by 1"
+            f"from {scan(bronze, 'wearables_events')} group by 1"
         )
     )
     assert ids == {
@@ -491,50 +448,51 @@ def test_fitabase_rows_ids_and_dates(fitabase: tuple[Path, ModalitySummary]) -> 
         "sleepDay_merged.csv": 24,
         "weightLogInfo_merged.csv": 8,
     }
-    events = _scan(bronze, "wearables_events")
-    daily = _query(
+    events = scan(bronze, "wearables_events")
+    daily = duck.query(
         f"select min(start_time_local), max(start_time_local), "
         f"count(*) filter (where value_num = 0), sum(value_num) "
         f"from {events} where metric = 'dailyActivity.TotalSteps'"
     )
     assert daily == [(dt.datetime(2016, 4, 12), dt.datetime(2016, 5, 12), 77, 7_179_636)]
-    full_month = _query(
+    full_month = duck.query(
         f"select count(*) from (select user_id from {events} "
         "where metric = 'dailyActivity.TotalSteps' group by user_id having count(*) = 31)"
     )
     assert full_month == [(21,)]
-    columns = _query(
+    columns = duck.query(
         f"select count(distinct metric) from {events} where _source_file = ?",
         _fitabase_file("dailyActivity_merged.csv"),
     )
     assert columns == [(13,)]  # 15 columns: Id, ActivityDate, 13 measures
     # Local times stay local: raw string kept, no invented UTC instant.
-    assert _query(f"select count(start_time), count(start_time_raw) from {events}")[0][0] == 0
+    assert duck.query(f"select count(start_time), count(start_time_raw) from {events}")[0][0] == 0
 
 
 def test_fitabase_steps_values_and_cross_file_invariants(
-    fitabase: tuple[Path, ModalitySummary],
+    duck: Duck,
+    fitabase: Landed,
 ) -> None:
     bronze, _ = fitabase
-    events = _scan(bronze, "wearables_events")
-    first = _query(
+    events = scan(bronze, "wearables_events")
+    first = duck.query(
         f"select user_id, start_time_raw, start_time_local, value from {events} "
         "where metric = 'hourlySteps.StepTotal' and _source_locator = 'line 2 column StepTotal'"
     )
     assert first == [("1503960366", "4/12/2016 12:00:00 AM", dt.datetime(2016, 4, 12), "373")]
-    hourly = _query(
+    hourly = duck.query(
         f"select max(value_num), sum(value_num) from {events} "
         "where metric = 'hourlySteps.StepTotal'"
     )
     assert hourly == [(10554, 7_075_356)]
-    wide = _query(
+    wide = duck.query(
         f"select count(*), sum(value_num), min(_source_locator) filter (where user_id = "
         f"'1503960366' and start_time_local = timestamp '2016-04-13 00:00:00') "
         f"from {events} where metric = 'minuteStepsWide.Steps'"
     )
     assert wide == [(21645 * 60, 6_938_153, "line 2 column Steps00")]
     # Minute steps summed per hour equal the hourly file for all 21307 shared keys.
-    invariant = _query(
+    invariant = duck.query(
         f"""
         with minute as (
             select user_id, date_trunc('hour', start_time_local) as hour, sum(value_num) as steps
@@ -550,7 +508,7 @@ def test_fitabase_steps_values_and_cross_file_invariants(
     )
     assert invariant == [(21307, 0, 338)]
     # Hourly to daily is not exact (775 equal, 159 differ), as the facts warn.
-    rollup = _query(
+    rollup = duck.query(
         f"""
         with h as (
             select user_id, cast(start_time_local as date) as day, sum(value_num) as steps
@@ -569,24 +527,24 @@ def test_fitabase_steps_values_and_cross_file_invariants(
     assert rollup == [(775, 159, 13158, 13162)]
 
 
-def test_fitabase_sleep_duplicates_and_weight_log(fitabase: tuple[Path, ModalitySummary]) -> None:
+def test_fitabase_sleep_duplicates_and_weight_log(duck: Duck, fitabase: Landed) -> None:
     bronze, _ = fitabase
-    events = _scan(bronze, "wearables_events")
-    duplicated = _query(
+    events = scan(bronze, "wearables_events")
+    duplicated = duck.query(
         f"select count(*) from (select _record_hash from {events} where _source_file = ? "
         "group by 1 having count(distinct split_part(_source_locator, ' ', 2)) > 1)",
         _fitabase_file("sleepDay_merged.csv"),
     )
     assert duplicated == [(3,)]  # exact duplicate rows land twice, with one hash
-    fat = _query(f"select count(*) from {events} where metric = 'weightLogInfo.Fat'")
+    fat = duck.query(f"select count(*) from {events} where metric = 'weightLogInfo.Fat'")
     assert fat == [(2,)]
     manual = dict(
-        _query(
+        duck.query(
             f"select value, count(*) from {events} where metric = 'weightLogInfo.IsManualReport' "
             "group by 1"
         )
     )
     assert manual == {"True": 41, "False": 26}
-    assert _query(
+    assert duck.query(
         f"select value_num from {events} where metric = 'weightLogInfo.IsManualReport' limit 1"
     ) == [(None,)]

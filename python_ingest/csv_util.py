@@ -1,0 +1,30 @@
+"""CSV records with their raw text, for readers that quarantine a CSV row as it was written."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+
+def csv_records(text: str) -> Iterator[tuple[int, str, list[str]]]:
+    """(first line number, raw text, fields) per CSV record, blank lines skipped.
+
+    ``csv.reader`` pulls one physical line at a time, so the lines it consumed for a record (a
+    quoted field may span several) are exactly that record's raw text.
+    """
+    consumed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(text, newline=""):
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(lines())
+    first = 1
+    for row in reader:
+        raw = "".join(consumed).rstrip("\r\n")
+        consumed.clear()
+        start, first = first, reader.line_num + 1
+        if row and any(field.strip() for field in row):
+            yield start, raw, row
