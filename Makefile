@@ -41,8 +41,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) $(PIP_FLAGS) install --upgrade 'pip>=24'
 
-$(VENV)/.core-installed: $(BIN)/python requirements/core.txt $(CONSTRAINTS) pyproject.toml
+$(VENV)/.core-installed: $(BIN)/python requirements/core.txt requirements/radiomics.txt $(CONSTRAINTS) pyproject.toml
 	$(PIP) $(PIP_FLAGS) install -c $(CONSTRAINTS) -r requirements/core.txt
+	$(PIP) $(PIP_FLAGS) install --no-build-isolation -c $(CONSTRAINTS) -r requirements/radiomics.txt
 	$(PIP) $(PIP_FLAGS) install --no-deps -e .
 	@touch $@
 

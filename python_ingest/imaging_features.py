@@ -14,7 +14,8 @@ did (``status``; see ``imaging_features_schema``). Instances without a Series In
 (DICOMDIR files, which index images rather than hold one) belong to no series and get none.
 
 Idempotence: ``_record_hash`` is the sha256 of the sorted ``_record_hash``es of the series'
-instances. A series whose row has the same hash, extractor version and settings is skipped; a
+instances. A series whose row has the same hash, extractor version and settings is skipped
+(for a series that did not decode, the installed pixel decoder plugins count too); a
 series whose instances changed (a file re-landed, a slice added) is recomputed and replaces
 its row (Delta replaceWhere on ``series_instance_uid``); a series that left
 ``imaging_instances`` loses its row. Each chunk of series is one commit, so a killed run only
@@ -23,6 +24,7 @@ loses the chunk in flight and the next run computes what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -31,6 +33,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +54,14 @@ from python_ingest.imaging_features_schema import (
     TABLE,
     feature_columns,
 )
-from python_ingest.imaging_segment import NONE, longest_axial_diameter, rule_for, segment
+from python_ingest.imaging_native import NativeLayout, layout_from_row
+from python_ingest.imaging_segment import (
+    NONE,
+    RULE_SETTINGS,
+    longest_axial_diameter,
+    rule_for,
+    segment,
+)
 from python_ingest.imaging_volume import load_volume
 from python_ingest.model import BATCH_ID, INGESTED_AT, RECORD_HASH, SOURCE_FILE, SOURCE_LOCATOR
 
@@ -58,9 +69,24 @@ __all__ = ["SCHEMA", "TABLE", "FeatureSummary", "compute_imaging_features", "ser
 
 INSTANCES = "imaging_instances"
 CHUNK_SERIES = 128  # series per commit
+PIXEL_DECODERS = "pixel_decoders"
+_DECODER_DISTRIBUTIONS = (
+    "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "pillow",
+    "python-gdcm",
+)  # fmt: skip
 _IDENTITY = (
     "study_instance_uid", "patient_id", "accession_number", "modality", "body_part_examined",
     "study_date",
+)  # fmt: skip
+
+
+# The imaging_instances columns a native slice is read with (imaging_native.layout_from_row).
+_LAYOUT = (
+    "sop_instance_uid", "transfer_syntax_uid", "pixel_data_offset", "rows", "columns",
+    "number_of_frames", "samples_per_pixel", "bits_allocated", "bits_stored",
+    "pixel_representation", "photometric_interpretation", "rescale_slope", "rescale_intercept",
+    "image_position_patient", "image_orientation_patient", "pixel_spacing", "slice_thickness",
+    "spacing_between_slices", "instance_number",
 )  # fmt: skip
 
 
@@ -71,9 +97,20 @@ class SeriesTask:
     series_instance_uid: str
     identity: dict[str, Any]  # the _IDENTITY columns
     paths: tuple[str, ...]  # absolute paths of the instances that have Pixel Data
+    layouts: tuple[NativeLayout | None, ...]  # how to read each without pydicom, if simple
     n_instances: int
     folder: str
     record_hash: str
+
+
+@dataclass(frozen=True)
+class _Existing:
+    """What a row already in ``imaging_features`` was computed from."""
+
+    record_hash: str
+    version: str
+    settings: str
+    status: str
 
 
 @dataclass
@@ -93,17 +130,51 @@ def extractor_settings(modality: str | None) -> str:
     settings = {
         **radiomics.settings_for(modality),
         **radiomics.embedding_settings(),
-        "segmentation_rules": "imaging_segment/v1",
+        "segmentation": RULE_SETTINGS,
+        PIXEL_DECODERS: pixel_decoders(),
     }
     return orjson.dumps(settings, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def pixel_decoders() -> dict[str, str]:
+    """The optional pydicom decoder plugins installed (distribution -> version). pydicom
+    itself decodes native, deflated and RLE pixel data; JPEG, JPEG-LS and JPEG 2000 need one
+    of these, so installing one must retry the series that did not decode."""
+    return dict(_installed_decoders())
+
+
+@cache
+def _installed_decoders() -> tuple[tuple[str, str], ...]:
+    found = []
+    for name in _DECODER_DISTRIBUTIONS:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found.append((name, metadata.version(name)))
+    return tuple(found)
+
+
+def _up_to_date(existing: _Existing | None, task: SeriesTask, version: str) -> bool:
+    """Whether a series' row can stay: same instances, extractor and settings. The decoder
+    plugins count only for the rows whose pixels did not decode or failed."""
+    if existing is None or (existing.record_hash, existing.version) != (task.record_hash, version):
+        return False
+    wanted = orjson.loads(extractor_settings(task.identity.get("modality")))
+    held = orjson.loads(existing.settings)
+    if existing.status in (COMPUTED, NO_PIXEL_DATA):
+        wanted.pop(PIXEL_DECODERS, None)
+        held.pop(PIXEL_DECODERS, None)
+    return wanted == held
+
+
 def series_features(
-    paths: Sequence[Path], modality: str | None, body_part: str | None
+    paths: Sequence[Path],
+    modality: str | None,
+    body_part: str | None,
+    layouts: Sequence[NativeLayout | None] | None = None,
 ) -> dict[str, Any]:
     """Decode, segment and describe one series (``paths``: its instances with Pixel Data, any
-    order). Returns the content columns of its row (no identity, no lineage)."""
-    volume = load_volume(paths)
+    order; ``layouts``: what bronze knows of them, see ``imaging_native``). Returns the
+    content columns of its row (no identity, no lineage)."""
+    volume = load_volume(paths, layouts)
     row: dict[str, Any] = {"n_decoded": volume.n_decoded}
     notes = list(volume.notes)
     if volume.values.size == 0:
@@ -113,7 +184,11 @@ def series_features(
     rule = rule_for(modality, body_part)
     mask = segment(volume.values, rule)
     features = None
-    if mask is not None:
+    if mask is not None and int(mask.sum()) == 1:
+        voxel_volume = float(np.prod(volume.spacing))
+        features = radiomics.single_voxel_features(float(volume.values[mask][0]), voxel_volume)
+        notes.append("one-voxel lesion: first-order features only, computed directly")
+    elif mask is not None:
         try:
             features = radiomics.extract(
                 volume.values, mask, volume.spacing, modality, radiomics.LESION_CLASSES
@@ -163,7 +238,10 @@ def _compute(task: SeriesTask) -> dict[str, Any]:
     else:
         try:
             row |= series_features(
-                [Path(p) for p in task.paths], modality, task.identity.get("body_part_examined")
+                [Path(p) for p in task.paths],
+                modality,
+                task.identity.get("body_part_examined"),
+                task.layouts,
             )
         except Exception as exc:  # a bug must not stop the other series: the row says it
             row |= {
@@ -195,6 +273,7 @@ def _tasks(rows: list[dict[str, Any]], source: Path | None) -> list[SeriesTask]:
     for uid, members in sorted(series.items()):
         members.sort(key=lambda r: r[SOURCE_FILE])
         files = [r[SOURCE_FILE] for r in members]
+        pixels = [r for r in members if r["has_pixel_data"]]
         if root is not None and not any(f.startswith(root) for f in files):
             continue
         digest = hashlib.sha256("\n".join(sorted(r[RECORD_HASH] for r in members)).encode())
@@ -202,7 +281,8 @@ def _tasks(rows: list[dict[str, Any]], source: Path | None) -> list[SeriesTask]:
             SeriesTask(
                 series_instance_uid=uid,
                 identity={k: _mode(r[k] for r in members) for k in _IDENTITY},
-                paths=tuple(r[SOURCE_FILE] for r in members if r["has_pixel_data"]),
+                paths=tuple(r[SOURCE_FILE] for r in pixels),
+                layouts=tuple(layout_from_row(r) for r in pixels),
                 n_instances=len(members),
                 folder=os.path.commonpath([str(Path(f).parent) for f in files]),
                 record_hash=digest.hexdigest(),
@@ -211,24 +291,27 @@ def _tasks(rows: list[dict[str, Any]], source: Path | None) -> list[SeriesTask]:
     return tasks
 
 
-def _read(lakehouse: Path) -> tuple[list[dict[str, Any]], dict[str, tuple[str, str, str]]]:
-    """Instance rows with a series, and the (hash, version, settings) of existing rows."""
+def _read(lakehouse: Path) -> tuple[list[dict[str, Any]], dict[str, _Existing]]:
+    """Instance rows with a series, and what decides whether each existing row is current."""
     bronze = lakehouse / "bronze"
     columns = ", ".join(
-        ("series_instance_uid", *_IDENTITY, "has_pixel_data", SOURCE_FILE, RECORD_HASH)
+        ("series_instance_uid", *_IDENTITY, *_LAYOUT, "has_pixel_data", SOURCE_FILE, RECORD_HASH)
     )
-    existing: dict[str, tuple[str, str, str]] = {}
+    # A Modality LUT Sequence (0028,3000) replaces the rescale: pydicom applies it.
+    columns += """, contains(header_json, '"00283000"') as has_modality_lut"""
+    existing: dict[str, _Existing] = {}
     with connect() as conn:
         scan = f"delta_scan({sql_string(str(bronze / INSTANCES))})"
         cursor = conn.execute(f"select {columns} from {scan} where series_instance_uid is not null")
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
         if is_delta_table(bronze / TABLE):
-            for uid, digest, version, settings in conn.execute(
-                "select series_instance_uid, _record_hash, extractor_version, extractor_settings "
+            for uid, *state in conn.execute(
+                "select series_instance_uid, _record_hash, extractor_version, "
+                "extractor_settings, status "
                 f"from delta_scan({sql_string(str(bronze / TABLE))})"
             ).fetchall():
-                existing[uid] = (digest, version, settings)
+                existing[uid] = _Existing(*state)
     return rows, existing
 
 
@@ -250,12 +333,7 @@ def compute_imaging_features(
     tasks = _tasks(rows, source)
     summary.series_seen = len(tasks)
     version = radiomics.extractor_version()
-    todo = [
-        t
-        for t in tasks
-        if existing.get(t.series_instance_uid)
-        != (t.record_hash, version, extractor_settings(t.identity.get("modality")))
-    ]
+    todo = [t for t in tasks if not _up_to_date(existing.get(t.series_instance_uid), t, version)]
     summary.series_skipped = len(tasks) - len(todo)
     vanished = (
         []

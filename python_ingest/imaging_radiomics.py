@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import warnings
 from functools import cache
 from importlib import metadata
 from typing import Any
@@ -67,6 +68,7 @@ _DESCRIPTORS: tuple[tuple[str, str, float, float], ...] = (
 _PROJECTION_SEED = "mmlake/imaging_features/embedding/v1"
 
 
+@cache
 def extractor_version() -> str:
     return metadata.version("pyradiomics")
 
@@ -108,21 +110,61 @@ def extract(
     """
     import SimpleITK as sitk  # noqa: N813 - the library's own spelling
 
-    inside = values[mask]
-    image_values = np.where(np.isnan(values), float(inside.min()), values).astype(np.float32)
-    # pyradiomics wants background in every mask: a one-voxel frame of it around the volume
-    # (outside the region, so no feature sees it) lets a whole-volume mask through.
-    image = sitk.GetImageFromArray(np.pad(image_values, 1, mode="edge"))
+    # Only the region's bounding box matters to features of the original image (texture
+    # matrices pair voxels that are both inside the region); cropping first spares
+    # pyradiomics its own whole-image checks.
+    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(mask))
+    values, mask = values[box], mask[box]
+    image_values = np.where(np.isnan(values), float(values[mask].min()), values)
+    # pyradiomics wants background in every mask: a one-voxel frame of it around the box
+    # (outside the region, so no feature sees it) also lets a whole-volume mask through.
+    image = sitk.GetImageFromArray(np.pad(image_values.astype(np.float32), 1, mode="edge"))
     image.SetSpacing((float(spacing[2]), float(spacing[1]), float(spacing[0])))  # x, y, z
     label = sitk.GetImageFromArray(np.pad(mask.astype(np.uint8), 1))
     label.CopyInformation(image)
-    result = _extractor(modality == "CT", classes).execute(image, label)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        # Small regions leave some features undefined (empty percentile bands, zero variance):
+        # pyradiomics then warns and returns NaN, which lands as null.
+        warnings.simplefilter("ignore")
+        result = _extractor(modality == "CT", classes).execute(image, label)
     features: dict[str, float | None] = {}
     for key, value in result.items():
-        if not key.startswith("original_"):
-            continue
-        number = float(value)
-        features[key.removeprefix("original_")] = number if math.isfinite(number) else None
+        if key.startswith("original_"):
+            features[key.removeprefix("original_")] = _real(value)
+    return features
+
+
+def _real(value: Any) -> float | None:
+    """A finite real number, else None. Elongation and Flatness are square roots of
+    eigenvalue ratios, complex when round-off makes a flat region's eigenvalue negative."""
+    number = complex(value)
+    if number.imag != 0 or not math.isfinite(number.real):
+        return None
+    return number.real
+
+
+def single_voxel_features(value: float, voxel_volume_mm3: float) -> dict[str, float | None]:
+    """First-order features of a one-voxel region, which pyradiomics refuses to process.
+
+    At 5 mm voxels a 10 mm nodule (the RECIST minimum) can be one voxel; its mean, extremes
+    and percentiles are its value and its spread is 0, as IBSI defines them for any region
+    (skewness and kurtosis are 0 for zero variance, as pyradiomics reports them). Shape
+    beyond the voxel volume and texture are undefined and left out.
+    """
+    constant = ("Mean", "Median", "Minimum", "Maximum", "10Percentile", "90Percentile")
+    zero = (
+        "Variance", "Range", "MeanAbsoluteDeviation", "RobustMeanAbsoluteDeviation",
+        "InterquartileRange", "Entropy", "Skewness", "Kurtosis",
+    )  # fmt: skip
+    features: dict[str, float | None] = {f"firstorder_{name}": value for name in constant}
+    features |= {f"firstorder_{name}": 0.0 for name in zero}
+    features |= {
+        "firstorder_Uniformity": 1.0,
+        "firstorder_RootMeanSquared": abs(value),
+        "firstorder_Energy": value * value,
+        "firstorder_TotalEnergy": value * value * voxel_volume_mm3,
+        "shape_VoxelVolume": voxel_volume_mm3,
+    }
     return features
 
 

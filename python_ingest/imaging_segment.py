@@ -14,11 +14,13 @@ solid nodule from aerated lung or a hypo-attenuating metastasis from enhancing l
     enhances to about 100-120 HU; hypo-attenuating metastases stay below 75 HU). The lesion
     is the largest 3-D connected hole in it.
 ``mr_brain_enhancing`` (MR, BRAIN / HEAD, post-contrast T1)
-    Enhancing tissue = signal above 1.32 x the median of the head (voxels above 20 % of the
-    99th percentile, mostly white and grey matter). MR values have no absolute unit, so the
-    threshold is relative; on the 12-bit T1 scale of the synthetic series (white matter about
-    680) it is about 900. The lesion is the largest 3-D region above it, holes filled per slice
-    (a necrotic core belongs to the mass).
+    Enhancing tissue = signal above 1.2 x the median of the head (voxels above 20 % of the
+    99th percentile: mostly white and grey matter). MR values have no absolute unit, so the
+    threshold is relative: on T1, white matter is the brightest large tissue, scalp fat is
+    about 1.1 x white matter and an enhancing mass 1.6-1.9 x (about 820 on the 12-bit scale of
+    the synthetic series, whose white matter is about 680; a fixed 900 there loses the darkest
+    voxels of very heterogeneous masses). The lesion is the largest 3-D region above it,
+    holes filled per slice (a necrotic core belongs to the mass).
 
 Anything else, or no region of at least ``MIN_LESION_VOXELS`` voxels, gets no lesion: the
 caller then describes the whole volume (``segmentation='none'``). Slices that were not
@@ -33,10 +35,16 @@ import numpy as np
 from scipy import ndimage
 
 NONE = "none"
-MIN_LESION_VOXELS = 2  # radiomics needs a region that extends in at least two dimensions
+MIN_LESION_VOXELS = 1  # at 5 mm voxels a 10 mm nodule (the RECIST minimum) is one voxel
 LUNG_AIR_HU = -400.0
 LIVER_HU = (75.0, 140.0)
-ENHANCEMENT_RATIO = 1.32
+ENHANCEMENT_RATIO = 1.2
+# Recorded with every row: a change of rule recomputes the series it applies to.
+RULE_SETTINGS = {
+    "lung_air_hu": LUNG_AIR_HU,
+    "liver_hu": list(LIVER_HU),
+    "enhancement_ratio": ENHANCEMENT_RATIO,
+}
 _CHEST = {"CHEST", "LUNG", "THORAX", "CHESTABDOMEN", "CHEST_ABDOMEN"}
 _ABDOMEN = {"ABDOMEN", "LIVER", "ABDOMENPELVIS", "ABDOMEN_PELVIS"}
 _BRAIN = {"BRAIN", "HEAD"}

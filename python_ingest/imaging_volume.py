@@ -31,6 +31,8 @@ import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut
 
+from python_ingest.imaging_native import NativeLayout, read_native
+
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 _NO_PLUGIN = re.compile(r"Unable to decompress '(.+?)' pixel data because all plugins are missing")
 _MAX_GAP_SLICES = 8  # a larger jump is a separate block of the series, not a missing slice
@@ -102,57 +104,101 @@ def _real_world(ds: pydicom.Dataset, raw: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
+_TOP_LEVEL = (
+    "ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "ImagerPixelSpacing",
+    "SpacingBetweenSlices", "SliceThickness", "InstanceNumber", "SOPInstanceUID",
+    "GridFrameOffsetVector", "NumberOfFrames", "SamplesPerPixel",
+)  # fmt: skip
+# Where an enhanced multi-frame image keeps what a single-frame image has at the top level.
+_GROUPS = {
+    "ImageOrientationPatient": "PlaneOrientationSequence",
+    "ImagePositionPatient": "PlanePositionSequence",
+    "PixelSpacing": "PixelMeasuresSequence",
+    "SpacingBetweenSlices": "PixelMeasuresSequence",
+    "SliceThickness": "PixelMeasuresSequence",
+}
+
+
 def decode_instance(path: Path) -> _Decoded:
     """Every frame of one instance. Raises whatever pydicom raises when pixels don't decode."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(path, force=True)
         raw = ds.pixel_array
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    if n_frames == 1 and raw.ndim == (3 if spp > 1 else 2):
+    top = {keyword: ds.get(keyword) for keyword in _TOP_LEVEL}  # pydicom lookups are slow
+    enhanced = "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
+    n_frames = _int(top["NumberOfFrames"]) or 1
+    if n_frames == 1 and raw.ndim == (3 if (_int(top["SamplesPerPixel"]) or 1) > 1 else 2):
         raw = raw[None]
     values = _real_world(ds, raw)
-    offsets = _floats(ds.get("GridFrameOffsetVector"))  # RT Dose: frame z offsets
+    offsets = _floats(top["GridFrameOffsetVector"])  # RT Dose: frame z offsets
+    if offsets is not None and len(offsets) != values.shape[0]:
+        offsets = None
+
+    def attr(k: int, keyword: str) -> Any:
+        value = top[keyword]
+        if keyword == "ImagePositionPatient" and n_frames > 1 and offsets is None:
+            value = None  # a multi-frame image's own position is that of no frame but the first
+        if value in (None, "") and enhanced and keyword in _GROUPS:
+            value = _functional(ds, k, _GROUPS[keyword], keyword)
+        return value
+
     frames = []
+    per_frame = enhanced or offsets is not None
     for k in range(values.shape[0]):
-        orientation = _floats(
-            ds.get("ImageOrientationPatient")
-            or _functional(ds, k, "PlaneOrientationSequence", "ImageOrientationPatient")
-        )
-        origin = _floats(
-            ds.get("ImagePositionPatient")
-            if n_frames == 1 or offsets
-            else _functional(ds, k, "PlanePositionSequence", "ImagePositionPatient")
-        )
-        spacing = _floats(
-            ds.get("PixelSpacing")
-            or _functional(ds, k, "PixelMeasuresSequence", "PixelSpacing")
-            or ds.get("ImagerPixelSpacing")
-        )
-        between = ds.get("SpacingBetweenSlices") or _functional(
-            ds, k, "PixelMeasuresSequence", "SpacingBetweenSlices"
-        )
-        thickness = ds.get("SliceThickness") or _functional(
-            ds, k, "PixelMeasuresSequence", "SliceThickness"
-        )
-        position = None
-        if orientation and len(orientation) == 6 and origin and len(origin) == 3:
-            normal = np.cross(orientation[:3], orientation[3:])
-            position = float(np.dot(origin, normal))
-            if offsets and len(offsets) == values.shape[0]:
+        if k == 0 or per_frame:
+            orientation = _floats(attr(k, "ImageOrientationPatient"))
+            origin = _floats(attr(k, "ImagePositionPatient"))
+            spacing = _floats(attr(k, "PixelSpacing") or top["ImagerPixelSpacing"])
+            between = _positive(attr(k, "SpacingBetweenSlices"))
+            slice_spacing = between or _positive(attr(k, "SliceThickness"))
+            position = _position(orientation, origin)
+            if position is not None and offsets:
                 position += offsets[k]
         frames.append(
             Frame(
                 pixels=values[k],
-                orientation=tuple(round(v, 3) for v in orientation) if orientation else None,
+                orientation=_rounded(orientation),
                 position=position,
-                instance_number=_int(ds.get("InstanceNumber")),
+                instance_number=_int(top["InstanceNumber"]),
                 pixel_spacing=(spacing[0], spacing[1]) if spacing and len(spacing) == 2 else None,
-                slice_spacing=_positive(between) or _positive(thickness),
+                slice_spacing=slice_spacing,
             )
         )
-    return _Decoded(frames, str(ds.get("SOPInstanceUID", "")) or None)
+    return _Decoded(frames, str(top["SOPInstanceUID"] or "") or None)
+
+
+def _decode(path: Path, layout: NativeLayout | None) -> _Decoded:
+    """One instance: straight from the file when bronze knows its layout, else by pydicom."""
+    if layout is not None:
+        try:
+            pixels = read_native(path, layout)
+        except (OSError, ValueError):
+            return decode_instance(path)  # pydicom says what is wrong, or reads what changed
+        position = _position(layout.orientation, layout.position)
+        spacing = layout.pixel_spacing
+        frame = Frame(
+            pixels=pixels,
+            orientation=_rounded(layout.orientation),
+            position=position,
+            instance_number=layout.instance_number,
+            pixel_spacing=(spacing[0], spacing[1]) if spacing and len(spacing) == 2 else None,
+            slice_spacing=layout.slice_spacing,
+        )
+        return _Decoded([frame], layout.sop_instance_uid)
+    return decode_instance(path)
+
+
+def _position(orientation: Sequence[float] | None, origin: Sequence[float] | None) -> float | None:
+    """Distance along the slice normal (row direction x column direction), PS3.3 C.7.6.2.1.1."""
+    if not orientation or len(orientation) != 6 or not origin or len(origin) != 3:
+        return None
+    normal = np.cross(orientation[:3], orientation[3:])
+    return float(np.dot(origin, normal))
+
+
+def _rounded(orientation: Sequence[float] | None) -> tuple[float, ...] | None:
+    return tuple(round(v, 3) for v in orientation) if orientation else None
 
 
 def _int(value: Any) -> int | None:
@@ -180,16 +226,20 @@ def why_not_decoded(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:300]
 
 
-def load_volume(paths: Sequence[Path]) -> Volume:
+def load_volume(
+    paths: Sequence[Path], layouts: Sequence[NativeLayout | None] | None = None
+) -> Volume:
     """The series' volume; an empty one (``values.size == 0``) when no frame decoded, with
-    the reasons in ``notes``."""
+    the reasons in ``notes``. ``layouts`` (aligned with ``paths``) lets native slices be read
+    without pydicom (``imaging_native``)."""
     frames: list[Frame] = []
     seen_uids: set[str] = set()
     failures: Counter[str] = Counter()
     n_decoded = duplicates = 0
-    for path in sorted(paths):
+    known = list(layouts) if layouts is not None else [None] * len(paths)
+    for path, layout in sorted(zip(paths, known, strict=True), key=lambda pair: pair[0]):
         try:
-            decoded = decode_instance(path)
+            decoded = _decode(path, layout)
         except Exception as exc:  # a corrupt or undecodable instance never stops the series
             failures[why_not_decoded(exc)] += 1
             continue
@@ -250,15 +300,18 @@ def _fill_gaps(frames: list[Frame], notes: list[str]) -> tuple[list[np.ndarray],
     steps = np.diff(np.asarray(positions, dtype=np.float64))
     dz = float(np.median(steps))
     slices = [frames[0].pixels]
-    missing = 0
+    missing = irregular = 0
     for step, frame in zip(steps, frames[1:], strict=True):
         k = round(step / dz)
-        if 2 <= k <= _MAX_GAP_SLICES and abs(step - k * dz) < 0.1 * dz:
+        on_grid = abs(step - k * dz) < 0.1 * dz
+        if on_grid and 2 <= k <= _MAX_GAP_SLICES:
             slices.extend(np.full_like(frame.pixels, np.nan) for _ in range(k - 1))
             missing += k - 1
+        elif not (on_grid and k == 1):
+            irregular += 1  # stacked as it is: a jump the grid cannot explain
         slices.append(frame.pixels)
     if missing:
         notes.append(f"{missing} missing slice(s) left empty")
-    if np.any(np.abs(steps - dz) > 0.1 * dz) and not missing:
-        notes.append("irregular slice positions: median spacing used")
+    if irregular:
+        notes.append(f"{irregular} irregular slice step(s): median spacing {dz:g} mm used")
     return slices, dz
