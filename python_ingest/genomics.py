@@ -3,11 +3,13 @@
 Files: ``*.vcf``, ``*.vcf.gz`` / ``*.vcf.bgz`` (BGZF or plain gzip: the compression is read
 from the bytes, not the name, so a lab's plain ``gzip`` file lands like a tabix-ready one),
 ``*.bcf`` (decoded by htslib through pysam into VCF text, then read like any VCF; its
-locators count lines of that text), and sample manifests ``*.csv`` / ``*.tsv``. Index files
-(``.tbi``, ``.csi``), BGEN and PLINK files are not discovered. PENDING: BGEN (``.bgen`` +
-``.sample``) and PLINK (``.bed/.bim/.fam``) readers; Glow reads both into a close cousin of
-this schema (``contigName``, ``start``, ``end``, ``names``, alleles and ``genotypes``), which
-is where they should land when they come.
+locators count lines of that text), sample manifests ``*.csv`` / ``*.tsv``, BGEN ``*.bgen``
+(with a sibling ``.sample`` when present; ``genomics_bgen.py``) and PLINK filesets named by
+their ``*.bed`` (``.bim``/``.fam`` beside it; ``genomics_plink.py``), which land in the same
+table with Glow's bgen/plink field names. Index files (``.tbi``, ``.csi``, ``.bgi``) and UCSC
+BED region files (no PLINK magic, no ``.bim``/``.fam``) are not discovered. A changed sibling
+(``.bim``, ``.fam``, ``.sample``) alone does not re-land its fileset: the ledger hashes the
+file that names it.
 
 ``genomics_variants`` has exactly the columns of Glow's VCF data source (``flattenInfoFields``,
 its default), one row per data line, then ``_source_locator`` (``line N CHROM:POS``) and
@@ -158,6 +160,12 @@ def header_end(text: bytes) -> tuple[list[str], int] | None:
     return None
 
 
+def is_plink_bed(path: Path) -> bool:
+    from python_ingest.genomics_plink import is_plink_bed as check
+
+    return check(path)
+
+
 class GenomicsReader:
     """Reads VCF/BCF files and lab sample manifests (stateless: safe in a process pool)."""
 
@@ -171,7 +179,12 @@ class GenomicsReader:
             if any(p.startswith((".", "_")) for p in parts) or not path.is_file():
                 continue
             name = path.name.lower()
-            if name.endswith(VCF_SUFFIXES) or name.endswith(MANIFEST_SUFFIXES):
+            if (
+                name.endswith(VCF_SUFFIXES)
+                or name.endswith(MANIFEST_SUFFIXES)
+                or name.endswith(".bgen")
+                or (name.endswith(".bed") and is_plink_bed(path))
+            ):
                 found.append(path)
         return sorted(found)
 
@@ -179,6 +192,14 @@ class GenomicsReader:
         name = path.name.lower()
         if name.endswith(MANIFEST_SUFFIXES):
             return read_manifest(path)
+        if name.endswith(".bgen"):  # imported here: VCF-only runs never load the BGEN decoder
+            from python_ingest.genomics_bgen import read_bgen
+
+            return read_bgen(path)
+        if name.endswith(".bed"):  # a PLINK fileset, named by its .bed (.bim/.fam beside it)
+            from python_ingest.genomics_plink import read_plink
+
+            return read_plink(path)
         problems: list[Quarantined] = []
         if name.endswith(".bcf"):
             text, problems = bcf_text(path)

@@ -74,7 +74,8 @@ def test_real_files_land_with_the_counted_records(duck: Duck, real: dict[str, An
                 assert (landed, quarantined) == (0, 1)
             elif rel in facts:
                 assert (landed, quarantined) == (int(facts[rel]["records"]), 0), rel
-    assert real["cyvcf2"].records_quarantined == 1 and real["glow"].records_quarantined == 0
+    # glow: one variant of the deliberately malformed PLINK fileset (snp5, cut short).
+    assert real["cyvcf2"].records_quarantined == 1 and real["glow"].records_quarantined == 1
 
 
 def test_real_counts_of_samples_alleles_and_phasing(duck: Duck, real: dict[str, Any]) -> None:
@@ -282,5 +283,8 @@ def test_cyvcf2_facts(duck: Duck, real: dict[str, Any]) -> None:
 
 def test_non_vcf_files_are_not_discovered() -> None:
     found = GenomicsReader().discover(REALDATA / "glow")
-    assert found and all(p.name.endswith((".vcf", ".vcf.gz", ".vcf.bgz")) for p in found)
-    assert not any(p.suffix in (".bgen", ".bed", ".tbi", ".sample", ".bgi") for p in found)
+    assert found and all(
+        p.name.endswith((".vcf", ".vcf.gz", ".vcf.bgz", ".bgen", ".bed")) for p in found
+    )
+    assert not any(p.suffix in (".tbi", ".sample", ".bgi", ".bim", ".fam") for p in found)
+    assert any(p.suffix == ".bgen" for p in found) and any(p.suffix == ".bed" for p in found)
