@@ -130,6 +130,15 @@ def ingest(
         ),
     ] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls with --watch.")] = 10.0,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local | spark. local: the readers on this machine's cores, Delta written with "
+            "deltalake. spark: the same readers on PySpark (the active session, else a local one "
+            "from profiles.yml's spark target), written through Spark: Delta, or parquet when "
+            "the session has no Delta Lake jars (said once)."
+        ),
+    ] = "local",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Land raw files as bronze Delta tables, exactly once, quarantining what is invalid.
@@ -146,7 +155,9 @@ def ingest(
     quarantined = False
     try:
         while True:
-            summaries = ingest_sources(source.resolve(), modality, root, progress=not quiet)
+            summaries = ingest_sources(
+                source.resolve(), modality, root, progress=not quiet, engine=engine
+            )
             quarantined |= any(s.records_quarantined for s in summaries)
             if not watch or any(s.files_landed for s in summaries):
                 summarize_ingest(summaries, root)

@@ -45,8 +45,13 @@ def ingest_sources(
         pending = job.pending(folder)
         with progress_bar(f"Ingesting {name}", len(pending[0]), enabled=progress) as advance:
             summaries.append(job.run(folder, on_file=advance, pending=pending))
-        if name == "imaging":
+        if name == "imaging" and spark is None:
             _imaging_features(lakehouse, folder)
+        elif name == "imaging":
+            console.print(
+                "imaging features: not computed by the spark engine (the radiomics pass reads "
+                "Delta imaging_instances); run `mmlake ingest --engine local` for them"
+            )
     return summaries
 
 

@@ -12,6 +12,7 @@ under ``<lakehouse>/spark/``. The profile's values are dbt Jinja (``env_var('LAK
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,9 +55,7 @@ def profile_settings(lakehouse: Path, profiles: Path | None = None) -> dict[str,
         return value
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-    return {
-        key: env.from_string(str(value)).render(env_var=env_var) for key, value in raw.items()
-    }
+    return {key: env.from_string(str(value)).render(env_var=env_var) for key, value in raw.items()}
 
 
 def local_session(lakehouse: Path, profiles: Path | None = None) -> SparkSession:
@@ -82,7 +81,38 @@ def session_for(lakehouse: Path) -> SparkSession:
     A session started here lives until the interpreter exits (like dbt-spark's): ``mmlake
     ingest --watch`` polls without paying the JVM start (6-9 s) each time.
     """
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ValueError(
+            "the spark engine needs PySpark, an optional dependency: "
+            "pip install -c requirements/constraints.txt -r requirements/spark.txt"
+        ) from exc
 
     active = SparkSession.getActiveSession()
     return active if active is not None else local_session(lakehouse)
+
+
+def stop_session(spark: SparkSession) -> None:
+    """Stop ``spark`` and, if this interpreter launched its JVM, end that JVM as well.
+
+    ``SparkSession.stop()`` leaves PySpark's gateway JVM running until the interpreter exits;
+    a test suite or a long-lived service that is done with Spark should not keep it.
+    """
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    process = getattr(gateway, "proc", None)
+    gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    if process is not None:  # the JVM exits when its stdin pipe closes
+        process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
