@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mmlake.delta import delete_where, is_delta_table, sql_string, write_delta
-from python_ingest.ledger import Ledger, SourceFile
+from python_ingest.ledger import FileState, Ledger, SourceFile
 from python_ingest.model import (
     BATCH_ID,
     INGESTED_AT,
@@ -156,6 +156,26 @@ def _land(path: Path, parts: list[pa.Table], predicate: str | None) -> None:
         delete_where(path, predicate)
 
 
+def split_pending(
+    reader: Reader, source: Path, state: dict[str, FileState]
+) -> tuple[list[SourceFile], int, set[str]]:
+    """(files to land, files skipped as landed with the same sha256, keys seen before).
+
+    Shared by both engines, so "already landed" means the same thing everywhere.
+    """
+    todo, skipped = [], 0
+    # Resolve the root once; resolving each of tens of thousands of files costs seconds.
+    for path in reader.discover(source.resolve()):
+        absolute = path if path.is_absolute() else path.absolute()
+        f = SourceFile(absolute, absolute.stat().st_size, sha256_file(absolute))
+        seen = state.get(f.key)
+        if seen is not None and seen.status == "landed" and seen.sha256 == f.sha256:
+            skipped += 1
+        else:
+            todo.append(f)
+    return todo, skipped, set(state)
+
+
 class IngestJob:
     """Lands one modality from ``source`` into ``<lakehouse>/bronze``."""
 
@@ -167,18 +187,7 @@ class IngestJob:
 
     def pending(self, source: Path) -> tuple[list[SourceFile], int, set[str]]:
         """(files to land, files skipped as already landed, keys seen before)."""
-        state = self.ledger.state(self.reader.modality)
-        todo, skipped = [], 0
-        # Resolve the root once; resolving each of tens of thousands of files costs seconds.
-        for path in self.reader.discover(source.resolve()):
-            absolute = path if path.is_absolute() else path.absolute()
-            f = SourceFile(absolute, absolute.stat().st_size, sha256_file(absolute))
-            seen = state.get(f.key)
-            if seen is not None and seen.status == "landed" and seen.sha256 == f.sha256:
-                skipped += 1
-            else:
-                todo.append(f)
-        return todo, skipped, set(state)
+        return split_pending(self.reader, source, self.ledger.state(self.reader.modality))
 
     def run(
         self,

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from python_ingest.job import ModalitySummary, _pause_point, _type_conflict, sha256_file
+from python_ingest.job import ModalitySummary, _pause_point, _type_conflict, split_pending
 from python_ingest.ledger import LOG_SCHEMA, FileState, Ledger, SourceFile
 from python_ingest.model import Quarantined, Reader
 from python_ingest.spark_glow import GlowVariants
@@ -122,17 +122,7 @@ class SparkIngestJob:
             self.store.recover(path, modality)
         for leftover in self.staging_root.glob(f"{modality}-*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        state = self._state()
-        todo, skipped = [], 0
-        for path in self.reader.discover(source.resolve()):
-            absolute = path if path.is_absolute() else path.absolute()
-            f = SourceFile(absolute, absolute.stat().st_size, sha256_file(absolute))
-            seen = state.get(f.key)
-            if seen is not None and seen.status == "landed" and seen.sha256 == f.sha256:
-                skipped += 1
-            else:
-                todo.append(f)
-        return todo, skipped, set(state)
+        return split_pending(self.reader, source, self._state())
 
     def run(
         self,
