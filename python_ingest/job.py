@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from mmlake.delta import delete_where, is_delta_table, sql_string, write_delta
@@ -35,6 +36,10 @@ from python_ingest.model import (
 
 CHUNK_FILES = 2000
 CHUNK_BYTES = 512 * 1024 * 1024
+# Files go to the worker pool in groups, so many tiny files (hourly wearables, notes) cost one
+# task, not one each; a group closes at this many files or bytes.
+GROUP_FILES = 256
+GROUP_BYTES = 4 * 1024 * 1024
 # Crash drill: set to "started" or "data" and the job stops dead after that commit step, so a
 # test (or an operator rehearsing recovery) can kill it at a precise point and re-run.
 PAUSE_ENV = "MMLAKE_INGEST_PAUSE_AFTER"
@@ -57,7 +62,9 @@ class ModalitySummary:
     records_quarantined: int = 0
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, size: int | None = None) -> str:
+    if size is not None and size <= 1 << 20:  # small file: one read, no loop
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -78,6 +85,26 @@ def _chunks(files: Sequence[SourceFile]) -> Iterator[list[SourceFile]]:
         yield chunk
 
 
+def _groups(files: Sequence[SourceFile], workers: int) -> list[list[Path]]:
+    """The chunk's paths in order, cut into pool tasks of at most GROUP_FILES / GROUP_BYTES.
+
+    A chunk of few files still spreads over the workers (about four tasks per worker).
+    """
+    most = max(1, min(GROUP_FILES, len(files) // (4 * workers)))
+    groups: list[list[Path]] = []
+    group: list[Path] = []
+    size = 0
+    for f in files:
+        if group and (len(group) >= most or size + f.size_bytes > GROUP_BYTES):
+            groups.append(group)
+            group, size = [], 0
+        group.append(f.path)
+        size += f.size_bytes
+    if group:
+        groups.append(group)
+    return groups
+
+
 def _safe_read(reader: Reader, path: Path) -> FileOutcome:
     """A reader bug or an unreadable file quarantines the file; it never stops the batch."""
     try:
@@ -89,6 +116,11 @@ def _safe_read(reader: Reader, path: Path) -> FileOutcome:
         return FileOutcome(quarantined=[Quarantined("file", reason)], records_read=1)
 
 
+def _safe_read_group(reader: Reader, paths: list[Path]) -> list[FileOutcome]:
+    """One pool task: ``_safe_read`` each path in turn (a bad file still quarantines alone)."""
+    return [_safe_read(reader, path) for path in paths]
+
+
 def _with_lineage(table: pa.Table, source: str, batch_id: str, at: dt.datetime) -> pa.Table:
     n = table.num_rows
     table = table.append_column(SOURCE_FILE, pa.array([source] * n, pa.string()))
@@ -96,6 +128,37 @@ def _with_lineage(table: pa.Table, source: str, batch_id: str, at: dt.datetime) 
     table = table.append_column(INGESTED_AT, pa.array([at] * n, pa.timestamp("us", tz="UTC")))
     content = [c for c in table.column_names if c not in LINEAGE_COLUMNS]
     return table.select([*content, *LINEAGE_COLUMNS])
+
+
+def _with_lineage_all(
+    parts: list[tuple[str, pa.Table]], batch_id: str, at: dt.datetime
+) -> pa.Table:
+    """``_with_lineage`` of each (source, table) part, concatenated, built once per chunk.
+
+    Same result as concatenating per-file ``_with_lineage`` tables, column order included
+    (a column first seen in a later file comes after the lineage columns, as it did then).
+    """
+    order: dict[str, None] = {}
+    for _, table in parts:
+        for name in table.column_names:
+            if name not in LINEAGE_COLUMNS:
+                order.setdefault(name)
+        for name in LINEAGE_COLUMNS:
+            order.setdefault(name)
+    tables = [table for _, table in parts]
+    data = pa.concat_tables(tables, promote_options="permissive")
+    n = data.num_rows
+    counts = np.fromiter((t.num_rows for t in tables), dtype=np.int64, count=len(tables))
+    indices = pa.array(np.repeat(np.arange(len(tables), dtype=np.int32), counts))
+    sources = pa.array([source for source, _ in parts], pa.string())
+    lineage = {
+        SOURCE_FILE: pa.DictionaryArray.from_arrays(indices, sources).cast(pa.string()),
+        BATCH_ID: pa.repeat(pa.scalar(batch_id, pa.string()), n),
+        INGESTED_AT: pa.repeat(pa.scalar(at, pa.timestamp("us", tz="UTC")), n),
+    }
+    for name, column in lineage.items():
+        data = data.append_column(name, column)
+    return data.select(list(order))
 
 
 def _fits(existing: pa.DataType, incoming: pa.DataType) -> bool:
@@ -167,7 +230,8 @@ def split_pending(
     # Resolve the root once; resolving each of tens of thousands of files costs seconds.
     for path in reader.discover(source.resolve()):
         absolute = path if path.is_absolute() else path.absolute()
-        f = SourceFile(absolute, absolute.stat().st_size, sha256_file(absolute))
+        size = absolute.stat().st_size
+        f = SourceFile(absolute, size, sha256_file(absolute, size))
         seen = state.get(f.key)
         if seen is not None and seen.status == "landed" and seen.sha256 == f.sha256:
             skipped += 1
@@ -202,21 +266,32 @@ class IngestJob:
         batch_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
         pool = ProcessPoolExecutor(self.workers) if self.workers > 1 and len(todo) > 1 else None
         try:
-            for chunk in _chunks(todo):
-                paths = [f.path for f in chunk]
-                reads = [self.reader] * len(chunk)
-                outcomes = list(
-                    pool.map(_safe_read, reads, paths, chunksize=max(1, len(chunk) // 16))
-                    if pool
-                    else map(_safe_read, reads, paths)
-                )
+            # The pool parses the next chunk while this process commits the current one.
+            chunks = _chunks(todo)
+            chunk = next(chunks, None)
+            parsing = self._parse(pool, chunk) if chunk is not None else None
+            while chunk is not None and parsing is not None:
+                outcomes = parsing()
+                upcoming = next(chunks, None)
+                parsing = self._parse(pool, upcoming) if upcoming is not None else None
                 self._commit(chunk, outcomes, batch_id, seen, summary)
                 if on_file is not None:
                     on_file(len(chunk))
+                chunk = upcoming
         finally:
             if pool is not None:
-                pool.shutdown()
+                pool.shutdown(cancel_futures=True)
         return summary
+
+    def _parse(
+        self, pool: ProcessPoolExecutor | None, chunk: list[SourceFile]
+    ) -> Callable[[], list[FileOutcome]]:
+        """Start parsing ``chunk`` (in the pool, if any); the callable returns its outcomes."""
+        if pool is None:
+            return lambda: [_safe_read(self.reader, f.path) for f in chunk]
+        groups = _groups(chunk, self.workers)
+        results = pool.map(_safe_read_group, [self.reader] * len(groups), groups)
+        return lambda: [outcome for group in results for outcome in group]
 
     def _reject_type_conflicts(self, outcomes: list[FileOutcome]) -> list[FileOutcome]:
         """Quarantine, as a whole, any file whose columns clash with the table's types.
@@ -225,10 +300,18 @@ class IngestJob:
         must not be silently coerced either: it is set aside with the column named.
         """
         accepted = {table: _table_schema(self.bronze / table) for table in self.reader.tables}
+        # Per table, incoming schemas already checked and unified into accepted[table] without
+        # changing it: the same schema again would pass and change nothing, so skip the work.
+        absorbed: dict[str, list[pa.Schema]] = {}
         checked = []
         for outcome in outcomes:
             conflict = None
-            for table, data in outcome.tables.items():
+            todo = [
+                (table, data)
+                for table, data in outcome.tables.items()
+                if not any(data.schema == known for known in absorbed.get(table, ()))
+            ]
+            for table, data in todo:
                 conflict = _type_conflict(accepted.get(table), data.schema)
                 if conflict:
                     conflict = f"{conflict} bronze.{table}; the file cannot land until they agree"
@@ -238,7 +321,7 @@ class IngestJob:
                     FileOutcome(quarantined=[Quarantined("file", conflict)], records_read=1)
                 )
                 continue
-            for table, data in outcome.tables.items():
+            for table, data in todo:
                 current = accepted.get(table)
                 # The check above passed; if Arrow cannot unify, keep the stricter schema.
                 with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
@@ -247,6 +330,10 @@ class IngestJob:
                         if current is None
                         else pa.unify_schemas([current, data.schema], promote_options="permissive")
                     )
+                if current is not None and accepted[table] == current:
+                    absorbed.setdefault(table, []).append(data.schema)
+                else:
+                    absorbed[table] = []
             checked.append(outcome)
         return checked
 
@@ -270,11 +357,12 @@ class IngestJob:
             predicate = f"{SOURCE_FILE} IN ({keys})"
         for table in self.reader.tables:
             parts = [
-                _with_lineage(o.tables[table], f.key, batch_id, started)
+                (f.key, o.tables[table])
                 for f, o in zip(chunk, outcomes, strict=True)
                 if table in o.tables and o.tables[table].num_rows
             ]
-            _land(self.bronze / table, parts, predicate)
+            data = [_with_lineage_all(parts, batch_id, started)] if parts else []
+            _land(self.bronze / table, data, predicate)
         bad = [(f, q) for f, o in zip(chunk, outcomes, strict=True) for q in o.quarantined]
         quarantine = [self.ledger.quarantine_table(modality, bad, batch_id, started)] if bad else []
         _land(self.ledger.quarantine_path, quarantine, predicate)
