@@ -7,9 +7,9 @@ locators count lines of that text), sample manifests ``*.csv`` / ``*.tsv``, BGEN
 (with a sibling ``.sample`` when present; ``genomics_bgen.py``) and PLINK filesets named by
 their ``*.bed`` (``.bim``/``.fam`` beside it; ``genomics_plink.py``), which land in the same
 table with Glow's bgen/plink field names. Index files (``.tbi``, ``.csi``, ``.bgi``) and UCSC
-BED region files (no PLINK magic, no ``.bim``/``.fam``) are not discovered. A changed sibling
-(``.bim``, ``.fam``, ``.sample``) alone does not re-land its fileset: the ledger hashes the
-file that names it.
+BED region files (no PLINK magic, no ``.bim``/``.fam``) are not discovered. Siblings
+(``.bim``, ``.fam``, ``.sample``) are hashed with the file that names them (``companions``),
+so a changed sibling re-lands its fileset.
 
 ``genomics_variants`` has exactly the columns of Glow's VCF data source (``flattenInfoFields``,
 its default), one row per data line, then ``_source_locator`` (``line N CHROM:POS``) and
@@ -187,6 +187,20 @@ class GenomicsReader:
             ):
                 found.append(path)
         return sorted(found)
+
+    def companions(self, path: Path) -> list[Path]:
+        """Siblings that give a PLINK ``.bed`` or a BGEN its meaning (hashed with it)."""
+        name = path.name.lower()
+        if name.endswith(".bed"):
+            from python_ingest.genomics_plink import siblings
+
+            return list(siblings(path))
+        if name.endswith(".bgen"):
+            from python_ingest.genomics_bgen_header import sibling_sample_file
+
+            sample = sibling_sample_file(path)
+            return [sample] if sample is not None else []
+        return []
 
     def read(self, path: Path) -> FileOutcome:
         name = path.name.lower()

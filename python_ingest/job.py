@@ -231,7 +231,14 @@ def split_pending(
     for path in reader.discover(source.resolve()):
         absolute = path if path.is_absolute() else path.absolute()
         size = absolute.stat().st_size
-        f = SourceFile(absolute, size, sha256_file(absolute, size))
+        digest = sha256_file(absolute, size)
+        companions = getattr(reader, "companions", None)
+        extra = [c for c in companions(absolute) if c.is_file()] if companions else []
+        if extra:
+            # A fileset (PLINK .bed + .bim + .fam, BGEN + .sample) changes when any part does.
+            parts = [digest, *(f"{c.name}:{sha256_file(c, c.stat().st_size)}" for c in extra)]
+            digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        f = SourceFile(absolute, size, digest)
         seen = state.get(f.key)
         if seen is not None and seen.status == "landed" and seen.sha256 == f.sha256:
             skipped += 1

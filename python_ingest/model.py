@@ -102,6 +102,10 @@ class Reader(Protocol):
         """Parse one file. Bad records are quarantined; only a programming error may raise."""
         ...
 
+    # Optional: ``companions(path) -> list[Path]``, the sibling files that ``path``'s content
+    # depends on (PLINK .bim/.fam, a BGEN .sample). The ledger hashes them with the file, so a
+    # changed sibling re-lands the fileset.
+
 
 def _to_ipc(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()

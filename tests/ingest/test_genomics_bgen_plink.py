@@ -36,31 +36,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class BinaryGenomicsReader(GenomicsReader):
-    """``GenomicsReader`` that also discovers BGEN files and PLINK ``.bed`` files.
-
-    This is the discovery change proposed for ``GenomicsReader.discover`` (its ``read`` already
-    dispatches on the extension); it lives here until ``test_genomics_realdata`` expects it.
-    """
-
-    def discover(self, source: Path) -> list[Path]:
-        found = set(super().discover(source))
-        for path in source.rglob("*"):
-            parts = path.relative_to(source).parts
-            if any(p.startswith((".", "_")) for p in parts) or not path.is_file():
-                continue
-            name = path.name.lower()
-            if name.endswith(".bgen") or (name.endswith(".bed") and is_plink_bed(path)):
-                found.add(path)
-        return sorted(found)
-
-
 @pytest.fixture(scope="module")
 def bronze(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Glow's BGEN and PLINK folders (with their VCFs) landed by the job into one lakehouse."""
     lakehouse = tmp_path_factory.mktemp("bgen-plink")
     for source in (BGEN, PLINK.parent):
-        out, summary = land(BinaryGenomicsReader(), source, lakehouse)
+        out, summary = land(GenomicsReader(), source, lakehouse)
         assert summary.files_landed == summary.files_seen > 0
     return out
 
@@ -302,7 +283,7 @@ def test_rerun_skips_every_file(duck: Duck, bronze: Path) -> None:
 
     before = snapshot()
     for source in (BGEN, PLINK.parent):
-        for again in rerun(BinaryGenomicsReader(), source, bronze, times=2):
+        for again in rerun(GenomicsReader(), source, bronze, times=2):
             assert again.files_skipped == again.files_seen > 0 and again.files_landed == 0
             assert snapshot() == before
 
@@ -403,7 +384,7 @@ def test_broken_bgen_files_are_quarantined_with_reasons(duck: Duck, tmp_path: Pa
     assert all(len(q) == 1 and q[0].locator == "file" for q in reasons.values())
 
     # Through the job: nothing crashes, every problem is in _quarantine with its reason.
-    broken, summary = land(BinaryGenomicsReader(), tmp_path, tmp_path / "lakehouse")
+    broken, summary = land(GenomicsReader(), tmp_path, tmp_path / "lakehouse")
     assert summary.files_seen == summary.files_landed == 7
     assert summary.records_landed == 100 + 198
     quarantine = duck.query(
@@ -460,7 +441,30 @@ def test_broken_plink_filesets_are_quarantined_with_reasons(tmp_path: Path) -> N
         assert [q.locator for q in outcome.quarantined] == ["file"], name
         assert words in outcome.quarantined[0].reason, (name, outcome.quarantined[0].reason)
 
-    _, summary = land(BinaryGenomicsReader(), tmp_path, tmp_path / "lakehouse")
+    _, summary = land(GenomicsReader(), tmp_path, tmp_path / "lakehouse")
     assert summary.files_seen == summary.files_landed == 6  # targets.bed is not discovered
     assert summary.records_landed == 2 + 3
     assert summary.records_quarantined == 3 + 2 + 4
+
+
+def test_a_changed_sibling_relands_its_fileset(duck: Duck, tmp_path: Path) -> None:
+    """A corrected .fam (sample ids) re-lands the PLINK fileset, replacing its rows."""
+    fileset = tmp_path / "plink"
+    shutil.copytree(PLINK / "bed-bim-fam", fileset)
+    bronze, first = land(GenomicsReader(), fileset, tmp_path / "lakehouse")
+    assert first.files_landed == 1
+    fam = fileset / "test.fam"
+    text = fam.read_text()
+    iid = text.split()[1]  # the first sample's individual id
+    fam.write_text(text.replace(iid, "RENAMED", 1))
+    again = next(rerun(GenomicsReader(), fileset, bronze, times=1))
+    assert again.files_landed == 1 and again.files_skipped == 0
+    rows = duck.query(
+        f"select count(*), count(distinct _record_hash) from {scan(bronze, 'genomics_variants')}"
+    )
+    assert rows == [(first.records_landed, first.records_landed)]  # replaced, not duplicated
+    ids = duck.query(
+        f"select distinct g.sampleId from {scan(bronze, 'genomics_variants')}, "
+        "unnest(genotypes) as t(g) order by 1"
+    )
+    assert any("RENAMED" in r[0] for r in ids)
