@@ -41,8 +41,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) $(PIP_FLAGS) install --upgrade 'pip>=24'
 
-$(VENV)/.core-installed: $(BIN)/python requirements/core.txt requirements/radiomics.txt $(CONSTRAINTS) pyproject.toml
+CORE_REQS := requirements/torch.txt requirements/core.txt requirements/nlp.txt \
+	requirements/nlp-nodeps.txt requirements/ml.txt requirements/radiomics.txt
+
+# torch first (its CPU wheel), medspaCy without its stale spacy<3.8 pin, pyradiomics from source.
+$(VENV)/.core-installed: $(BIN)/python $(CORE_REQS) $(CONSTRAINTS) pyproject.toml
+	$(PIP) $(PIP_FLAGS) install -c $(CONSTRAINTS) -r requirements/torch.txt
 	$(PIP) $(PIP_FLAGS) install -c $(CONSTRAINTS) -r requirements/core.txt
+	$(PIP) $(PIP_FLAGS) install --no-deps -c $(CONSTRAINTS) -r requirements/nlp-nodeps.txt
 	$(PIP) $(PIP_FLAGS) install --no-build-isolation -c $(CONSTRAINTS) -r requirements/radiomics.txt
 	$(PIP) $(PIP_FLAGS) install --no-deps -e .
 	@touch $@

@@ -4,7 +4,9 @@ Registered in ``profiles.yml`` (``plugins: [{module: mmlake.dbt_plugin, alias: m
 It does two things dbt-duckdb cannot do on its own:
 
 1. Loads the ``delta`` and ``vss`` DuckDB extensions from the pinned wheels on every new
-   DuckDB instance (``configure_connection``), so nothing is ever downloaded.
+   DuckDB instance (``configure_connection``), so nothing is ever downloaded, and hands the
+   pseudonymisation key to every cursor as the session variable ``mmlake_pseudonym_key``
+   (``configure_cursor``), so it never appears in compiled SQL (mmlake/pseudonym.py).
 2. Writes a gold model's rows as a new version of a real Delta table (``store``). The
    ``duckdb__publish_delta`` post-hook (macros/publish_delta.sql) stages the freshly built
    table as Parquet inside dbt's transaction, hands it over with ``adapter.store_relation``,
@@ -17,6 +19,7 @@ interpreter at exit (exit code 134), so every read of a Delta table goes through
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from dbt.adapters.duckdb.utils import TargetConfig
 
 from mmlake.delta import write_delta
 from mmlake.duckdb_ext import OFFLINE_CONFIG, load_bundled_extensions
+from mmlake.pseudonym import ENV_VAR as PSEUDONYM_ENV_VAR
 
 # Name of the scratch directory next to the DuckDB file; publish_delta.sql uses the same name.
 STAGING_DIR = "_staging"
@@ -59,6 +63,12 @@ class Plugin(BasePlugin):
     def configure_connection(self, conn: duckdb.DuckDBPyConnection) -> None:
         """Load the bundled extensions once per DuckDB instance; cursors inherit them."""
         load_bundled_extensions(conn, self._extensions)
+
+    def configure_cursor(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """Set the pseudonymisation key on each cursor (session variables are per cursor)."""
+        key = os.environ.get(PSEUDONYM_ENV_VAR, "").strip()
+        if key:
+            cursor.execute("set variable mmlake_pseudonym_key = ?", [key])
 
     def store(self, target_config: TargetConfig) -> None:
         """Write the staged Parquet file as a new version of the Delta table it names.

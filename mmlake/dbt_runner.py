@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mmlake.paths import lakehouse_root, project_root
+from mmlake.pseudonym import ENV_VAR as PSEUDONYM_ENV_VAR
+from mmlake.pseudonym import pseudonym_key
 
 REPO_ROOT = project_root()
 
@@ -38,6 +40,7 @@ def dbt_env(target: str | None = None, lakehouse: Path | None = None) -> dict[st
         "DBT_TARGET_PATH": str(root / "dbt" / "target"),
         "DBT_LOG_PATH": str(root / "dbt" / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        PSEUDONYM_ENV_VAR: pseudonym_key(root),
     }
     if target is not None:
         # profiles.yml selects its target from MMLAKE_TARGET; an explicit --target in the
