@@ -11,15 +11,26 @@
       so every silver and gold model still builds and a missing modality is simply absent.
     - Spark: an external table over the folder, in the session's table format (parquet
       unless the Delta jars are configured), refreshed so files landed since the last run
-      are seen. Spark cannot tell an empty folder from a missing one without failing, so on
-      Spark every bronze table must have been landed (`mmlake ingest --engine spark`).
+      are seen. Spark cannot infer a table from a folder that does not exist, so only the
+      sources that the selected nodes read are registered, and those must have been landed
+      (`mmlake ingest --engine spark`).
     - Databricks: nothing; the ingestion jobs write Unity Catalog tables <catalog>.bronze.*.
 -#}
 {% macro register_bronze_sources() -%}
     {%- if execute -%}
+        {#- Sources read by the nodes this invocation runs (models and tests alike). -#}
+        {%- set needed = [] -%}
+        {%- for unique_id in selected_resources -%}
+            {%- set selected = graph.nodes.get(unique_id) -%}
+            {%- if selected is not none -%}
+                {%- do needed.extend(selected.depends_on.nodes) -%}
+            {%- endif -%}
+        {%- endfor -%}
         {%- for node in graph.sources.values()
             if node.source_meta.get('landed_by') == 'mmlake_ingest' -%}
-            {%- do adapter.dispatch('register_bronze_source', 'multimodal_lakehouse')(node) -%}
+            {%- do adapter.dispatch('register_bronze_source', 'multimodal_lakehouse')(
+                node, node.unique_id in needed
+            ) -%}
         {%- endfor -%}
         {#- dbt rolls back the hooks' connection when they end; keep the registrations. -#}
         {%- do adapter.commit() -%}
@@ -30,7 +41,8 @@
     {{ return(var('lakehouse_root') ~ '/bronze/' ~ node.identifier) }}
 {%- endmacro %}
 
-{% macro default__register_bronze_source(node) -%}
+{% macro default__register_bronze_source(node, needed) -%}
+    {%- if not needed -%}{{ return(none) }}{%- endif -%}
     {%- set fmt = lakehouse_file_format() -%}
     {%- call statement('bronze_schema') -%}
         create schema if not exists {{ node.schema }}
@@ -46,10 +58,11 @@
     {%- endcall -%}
 {%- endmacro %}
 
-{% macro databricks__register_bronze_source(node) -%}
+{% macro databricks__register_bronze_source(node, needed) -%}
 {%- endmacro %}
 
-{% macro duckdb__register_bronze_source(node) -%}
+{#- DuckDB registers every bronze table, read or not: the views are how people query bronze. -#}
+{% macro duckdb__register_bronze_source(node, needed) -%}
     {%- set folder = bronze_folder(node) -%}
     {%- set commits = run_query(
         "select count(*) from glob('" ~ folder ~ "/_delta_log/*.json')"

@@ -7,7 +7,7 @@
     would be no pseudonym at all). The key never appears in compiled SQL or in the warehouse:
     - DuckDB: the session variable mmlake_pseudonym_key, set on every cursor by the mmlake
       dbt plugin from the environment variable MMLAKE_PSEUDONYM_KEY;
-    - Spark: the session conf mmlake.pseudonym_key (profiles.yml, from the same variable),
+    - Spark: the session conf spark.mmlake.pseudonym_key (profiles.yml, from the same variable),
       substituted by Spark when the statement runs;
     - Databricks: the secret var('pseudonym_secret_key') in scope var('pseudonym_secret_scope').
     `mmlake` creates a random key per lakehouse when the variable is unset
@@ -30,7 +30,7 @@
     sha2(
         concat(
             coalesce(
-                nullif('${mmlake.pseudonym_key}', ''),
+                nullif('${spark.mmlake.pseudonym_key}', ''),
                 raise_error('MMLAKE_PSEUDONYM_KEY is not set: export it, or run dbt through mmlake')
             ),
             ':',
