@@ -27,11 +27,11 @@ test: $(VENV)/.dev-installed  ## Run the whole test suite (installs test tools f
 lint: $(VENV)/.dev-installed  ## ruff + sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint models macros
+	LAKEHOUSE_ROOT=$$(mktemp -d) $(BIN)/sqlfluff lint models data_tests
 
 format: $(VENV)/.dev-installed  ## Apply ruff formatting and sqlfluff fixes
 	$(BIN)/ruff format .
-	$(BIN)/sqlfluff fix models
+	LAKEHOUSE_ROOT=$$(mktemp -d) $(BIN)/sqlfluff fix models data_tests
 
 install: $(VENV)/.core-installed  ## Runtime only (generate, ingest, dbt on DuckDB)
 install-dev: $(VENV)/.dev-installed  ## Runtime + Spark/Databricks adapters + test tools

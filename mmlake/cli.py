@@ -11,6 +11,7 @@ import typer
 from mmlake import paths
 from mmlake.console import console, progress_bar
 from mmlake.generate.cohort import MODALITIES, ModalityRates
+from mmlake.nlp.cli import app as nlp_app
 
 app = typer.Typer(
     name="mmlake",
@@ -24,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_short=True,
     rich_markup_mode="markdown",
 )
+
+app.add_typer(nlp_app, name="nlp")
 
 PatientsOpt = Annotated[int, typer.Option("--patients", "-n", min=1, help="Cohort size.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")]

@@ -55,10 +55,14 @@ from python_ingest.model import FileOutcome, Quarantined, record_hash
 NDJSON = (".ndjson", ".ndjson.gz")
 JSON = (".json", ".json.gz")
 BOM = b"\xef\xbb\xbf"
-# Which resources get full R4B model validation: "typed" (the six flattened types, default),
-# "all", or "rules" (spec rules only, ~5x faster). Model validation costs ~40x a JSON parse
-# (see ehr_validate); an operator picks the trade-off with this variable, not in code.
+# Which resources get full R4B model validation: "typed" (the six flattened types, the default),
+# "all", or "rules" (none: only the spec rules every resource gets). Model validation costs ~40x
+# a JSON parse and makes the EHR ingest ~3x slower end to end (see ehr_validate), but without it
+# a malformed value the models use (a birthDate of 1950-13-45) would land as a silent null in
+# the typed tables instead of being quarantined with a reason; an operator who accepts that for
+# speed opts out with this variable.
 VALIDATION_MODES = ("typed", "all", "rules")
+DEFAULT_VALIDATION = "typed"
 VALIDATION_ENV = "MMLAKE_EHR_VALIDATION"
 # Best-effort type and id of a line that is not JSON (truncated, or a Python dict repr).
 _SALVAGE_TYPE = re.compile(rb"""["']resourceType["']\s*:\s*["']([A-Za-z]+)["']""")
@@ -186,7 +190,7 @@ class EhrReader:
     tables = TABLES
 
     def __init__(self, validation: str | None = None) -> None:
-        validation = validation or os.environ.get(VALIDATION_ENV) or "typed"
+        validation = validation or os.environ.get(VALIDATION_ENV) or DEFAULT_VALIDATION
         if validation not in VALIDATION_MODES:
             raise ValueError(f"validation must be one of {VALIDATION_MODES}, not {validation!r}")
         self.validation = validation

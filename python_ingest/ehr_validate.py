@@ -9,8 +9,11 @@ Two levels, because full model validation costs ~150 µs a resource, ~40x an orj
   with a required binding hold one of the bound codes (``status``, ``intent``, ``gender``...).
   These rules are read from the R4B models' own field metadata, so they cover all ~145 types
   without a hand-kept table, at the cost of a few dict lookups.
-* the types we flatten into typed tables (``TYPED_RESOURCES``): the full R4B pydantic model
-  as well (nested required elements, primitive formats such as dateTime, unknown elements).
+* by default for the types we flatten (``TYPED_RESOURCES``; ``MMLAKE_EHR_VALIDATION=all`` for
+  every type, ``rules`` for none): the full R4B pydantic model as well (nested required
+  elements, primitive formats such as dateTime, unknown elements). It makes the whole EHR
+  ingest ~3x slower; without it a malformed nested value lands in ``ehr_resources`` verbatim
+  and flattens to a silent null in its typed column, which is why it stays on by default.
   The models type codes as plain strings, which is why the binding check above exists.
 
 R4B is used for R4 data: the two versions differ in medication-definition resources and
@@ -32,7 +35,7 @@ except ImportError as exc:  # a dev dependency in pyproject.toml; EHR ingestion 
         "EHR ingestion validates FHIR with fhir.resources; install 'fhir.resources>=8.3,<8.4'"
     ) from exc
 
-# The resource types flattened into typed bronze tables; these get full model validation.
+# The resource types flattened into typed bronze tables (full model validation in ``typed``).
 TYPED_RESOURCES = (
     "Patient",
     "Encounter",

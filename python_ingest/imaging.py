@@ -45,6 +45,7 @@ from pydicom.filereader import read_dataset
 from pydicom.uid import UID_dictionary
 
 from python_ingest import imaging_header as hdr
+from python_ingest.discovery import visible_files
 from python_ingest.imaging_parse import (
     HEAD_BYTES,
     NATIVE_SYNTAXES,
@@ -65,6 +66,7 @@ from python_ingest.imaging_schema import (
     TABLE,
     fields,
     one_row_table,
+    row_tables,
 )
 from python_ingest.model import RECORD_HASH, SOURCE_LOCATOR, FileOutcome, Quarantined, record_hash
 
@@ -113,10 +115,29 @@ class ImagingReader:
     def discover(self, source: Path) -> list[Path]:
         root = source.resolve()
         self._root = root if root.is_dir() else root.parent
-        candidates = [root] if root.is_file() else (p for p in root.rglob("*") if p.is_file())
-        return sorted(p for p in candidates if _is_dicom_candidate(p))
+        if root.is_file():
+            return [root] if _is_dicom_candidate(root) else []
+        return visible_files(root, _is_dicom_candidate, skip_hidden=False)
 
     def read(self, path: Path) -> FileOutcome:
+        found = self._read_row(path)
+        if isinstance(found, FileOutcome):
+            return found
+        row, series_key = found
+        table = one_row_table(row, series_key)
+        return FileOutcome(tables={TABLE: table}, records_read=1, records_landed=1)
+
+    def read_many(self, paths: list[Path]) -> list[FileOutcome]:
+        """``read`` of each path, the instances' rows converted together (``row_tables``)."""
+        found = [self._read_row(path) for path in paths]
+        tables = iter(row_tables([f[0] for f in found if not isinstance(f, FileOutcome)]))
+        return [
+            f if isinstance(f, FileOutcome) else FileOutcome({TABLE: next(tables)}, [], 1, 1)
+            for f in found
+        ]
+
+    def _read_row(self, path: Path) -> FileOutcome | tuple[dict[str, Any], tuple[Any, ...]]:
+        """The instance's row and series key, or the outcome that quarantines the file."""
         data = path.read_bytes()
         row: dict[str, Any] = {"file_path": self._relative(path)}
         try:
@@ -141,9 +162,7 @@ class ImagingReader:
         row[SOURCE_LOCATOR] = locator
         row[RECORD_HASH] = record_hash(data)
         # With the series part, these determine every non-unique column of the row.
-        series_key = (*series, *(row.get(column) for column in _DERIVED))
-        table = one_row_table(row, series_key)
-        return FileOutcome(tables={TABLE: table}, records_read=1, records_landed=1)
+        return row, (*series, *(row.get(column) for column in _DERIVED))
 
     def _relative(self, path: Path) -> str:
         """The path below the source folder (string prefix: pathlib costs more than a parse)."""

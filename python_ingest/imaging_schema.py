@@ -154,6 +154,18 @@ def one_row_table(row: dict[str, Any], series: tuple[Any, ...] | None = None) ->
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
+def row_tables(rows: list[dict[str, Any]]) -> list[pa.Table]:
+    """``one_row_table`` of each row (same types, same values), converted as one table.
+
+    For a pool task's files at once: one conversion of many rows costs about a quarter of
+    as many one-row tables, however well memoized; each file gets its zero-copy slice.
+    """
+    if not rows:
+        return []
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    return [table.slice(i, 1) for i in range(len(rows))]
+
+
 _OFFSETS = struct.Struct("<ii")
 
 

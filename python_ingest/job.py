@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import os
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from mmlake.delta import delete_where, is_delta_table, sql_string, write_delta
-from python_ingest.ledger import FileState, Ledger, SourceFile
+from python_ingest.job_schema import table_schema as _table_schema
+from python_ingest.job_schema import type_conflict as _type_conflict
+from python_ingest.ledger import FileState, Ledger, SourceFile, file_digest
 from python_ingest.model import (
     BATCH_ID,
     INGESTED_AT,
@@ -62,16 +63,6 @@ class ModalitySummary:
     records_quarantined: int = 0
 
 
-def sha256_file(path: Path, size: int | None = None) -> str:
-    if size is not None and size <= 1 << 20:  # small file: one read, no loop
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _chunks(files: Sequence[SourceFile]) -> Iterator[list[SourceFile]]:
     chunk: list[SourceFile] = []
     size = 0
@@ -85,20 +76,20 @@ def _chunks(files: Sequence[SourceFile]) -> Iterator[list[SourceFile]]:
         yield chunk
 
 
-def _groups(files: Sequence[SourceFile], workers: int) -> list[list[Path]]:
-    """The chunk's paths in order, cut into pool tasks of at most GROUP_FILES / GROUP_BYTES.
+def _groups(files: Sequence[SourceFile], workers: int) -> list[list[SourceFile]]:
+    """The chunk's files in order, cut into pool tasks of at most GROUP_FILES / GROUP_BYTES.
 
     A chunk of few files still spreads over the workers (about four tasks per worker).
     """
     most = max(1, min(GROUP_FILES, len(files) // (4 * workers)))
-    groups: list[list[Path]] = []
-    group: list[Path] = []
+    groups: list[list[SourceFile]] = []
+    group: list[SourceFile] = []
     size = 0
     for f in files:
         if group and (len(group) >= most or size + f.size_bytes > GROUP_BYTES):
             groups.append(group)
             group, size = [], 0
-        group.append(f.path)
+        group.append(f)
         size += f.size_bytes
     if group:
         groups.append(group)
@@ -116,8 +107,32 @@ def _safe_read(reader: Reader, path: Path) -> FileOutcome:
         return FileOutcome(quarantined=[Quarantined("file", reason)], records_read=1)
 
 
-def _safe_read_group(reader: Reader, paths: list[Path]) -> list[FileOutcome]:
-    """One pool task: ``_safe_read`` each path in turn (a bad file still quarantines alone)."""
+def _read_files(reader: Reader, files: list[SourceFile]) -> list[tuple[str, FileOutcome]]:
+    """One pool task: (sha256, ``_safe_read``) of each file in turn (a bad file quarantines alone).
+
+    A file not hashed yet (new to the ledger) is hashed here, right before it is parsed, so its
+    bytes come from the page cache and the hashing runs on every core instead of in the parent.
+    """
+    digests = [f.sha256 or file_digest(reader, f.path, f.size_bytes) for f in files]
+    return list(zip(digests, _safe_read_many(reader, [f.path for f in files]), strict=True))
+
+
+def _safe_read_many(reader: Reader, paths: list[Path]) -> list[FileOutcome]:
+    """``_safe_read`` of each path; a reader with ``read_many`` builds them in one go.
+
+    If the group read fails or an outcome does not add up, each file is read again on its
+    own, so a bad file still quarantines alone and the outcomes are ``read``'s either way.
+    """
+    read_many = getattr(reader, "read_many", None)
+    if read_many is not None and len(paths) > 1:
+        try:
+            outcomes = read_many(paths)
+            if len(outcomes) == len(paths):
+                for path, outcome in zip(paths, outcomes, strict=True):
+                    outcome.check_accounting(path)
+                return outcomes
+        except Exception:  # the per-file reads below say what went wrong, file by file
+            pass
     return [_safe_read(reader, path) for path in paths]
 
 
@@ -138,15 +153,24 @@ def _with_lineage_all(
     Same result as concatenating per-file ``_with_lineage`` tables, column order included
     (a column first seen in a later file comes after the lineage columns, as it did then).
     """
+    tables = [table for _, table in parts]
+    # Consecutive tables of one schema (the common case: every file of a chunk) are joined
+    # without promotion, ~10x cheaper per table; only the runs are unified with promotion.
+    runs: list[list[pa.Table]] = []
+    for table in tables:
+        if runs and table.schema.equals(runs[-1][0].schema):
+            runs[-1].append(table)
+        else:
+            runs.append([table])
     order: dict[str, None] = {}
-    for _, table in parts:
-        for name in table.column_names:
+    for run in runs:
+        for name in run[0].column_names:
             if name not in LINEAGE_COLUMNS:
                 order.setdefault(name)
         for name in LINEAGE_COLUMNS:
             order.setdefault(name)
-    tables = [table for _, table in parts]
-    data = pa.concat_tables(tables, promote_options="permissive")
+    joined = [pa.concat_tables(run) if len(run) > 1 else run[0] for run in runs]
+    data = pa.concat_tables(joined, promote_options="permissive")
     n = data.num_rows
     counts = np.fromiter((t.num_rows for t in tables), dtype=np.int64, count=len(tables))
     indices = pa.array(np.repeat(np.arange(len(tables), dtype=np.int32), counts))
@@ -161,54 +185,6 @@ def _with_lineage_all(
     return data.select(list(order))
 
 
-def _fits(existing: pa.DataType, incoming: pa.DataType) -> bool:
-    """Whether values of ``incoming`` type can be written to a column of ``existing`` type.
-
-    Structs may gain fields (schema evolution, e.g. a VCF with more FORMAT keys) and integers
-    or floats may widen; anything else must match exactly.
-    """
-    if existing == incoming or pa.types.is_null(existing) or pa.types.is_null(incoming):
-        return True
-    if pa.types.is_struct(existing) and pa.types.is_struct(incoming):
-        for field in incoming:
-            index = existing.get_field_index(field.name)
-            if index >= 0 and not _fits(existing.field(index).type, field.type):
-                return False
-        return True
-    lists = (pa.types.is_list, pa.types.is_large_list)
-    if any(f(existing) for f in lists) and any(f(incoming) for f in lists):
-        return _fits(existing.value_type, incoming.value_type)
-    for family in (pa.types.is_signed_integer, pa.types.is_floating):
-        if family(existing) and family(incoming):
-            return incoming.bit_width <= existing.bit_width
-    return False
-
-
-def _type_conflict(accepted: pa.Schema | None, incoming: pa.Schema) -> str | None:
-    """Why ``incoming`` cannot join a table of schema ``accepted`` (None if it can).
-
-    Delta keeps a column's type once written (delta-rs would even truncate a double into an int
-    column), so a changed type is a conflict, not a promotion.
-    """
-    if accepted is None:
-        return None
-    for field in incoming:
-        index = accepted.get_field_index(field.name)
-        if index >= 0 and not _fits(accepted.field(index).type, field.type):
-            existing = accepted.field(index).type
-            return f"column {field.name} is {field.type} here but {existing} in the table"
-    return None
-
-
-def _table_schema(path: Path) -> pa.Schema | None:
-    """The committed schema of a Delta table (log metadata only; no data is read)."""
-    if not is_delta_table(path):
-        return None
-    from deltalake import DeltaTable
-
-    return pa.schema(DeltaTable(str(path)).schema().to_arrow())
-
-
 def _land(path: Path, parts: list[pa.Table], predicate: str | None) -> None:
     """Append, or replace the chunk's files' rows when some may already be there."""
     if parts:
@@ -220,26 +196,24 @@ def _land(path: Path, parts: list[pa.Table], predicate: str | None) -> None:
 
 
 def split_pending(
-    reader: Reader, source: Path, state: dict[str, FileState]
+    reader: Reader, source: Path, state: dict[str, FileState], *, hash_new: bool = True
 ) -> tuple[list[SourceFile], int, set[str]]:
     """(files to land, files skipped as landed with the same sha256, keys seen before).
 
-    Shared by both engines, so "already landed" means the same thing everywhere.
+    Shared by both engines, so "already landed" means the same thing everywhere. Only a file
+    the ledger has seen needs its hash to decide; with ``hash_new=False`` the others are left
+    unhashed (``sha256`` None) for the worker that parses them (``_read_files``).
     """
     todo, skipped = [], 0
     # Resolve the root once; resolving each of tens of thousands of files costs seconds.
     for path in reader.discover(source.resolve()):
         absolute = path if path.is_absolute() else path.absolute()
         size = absolute.stat().st_size
-        digest = sha256_file(absolute, size)
-        companions = getattr(reader, "companions", None)
-        extra = [c for c in companions(absolute) if c.is_file()] if companions else []
-        if extra:
-            # A fileset (PLINK .bed + .bim + .fam, BGEN + .sample) changes when any part does.
-            parts = [digest, *(f"{c.name}:{sha256_file(c, c.stat().st_size)}" for c in extra)]
-            digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
-        f = SourceFile(absolute, size, digest)
-        seen = state.get(f.key)
+        seen = state.get(str(absolute))
+        if seen is None and not hash_new:
+            todo.append(SourceFile(absolute, size, None))
+            continue
+        f = SourceFile(absolute, size, file_digest(reader, absolute, size))
         if seen is not None and seen.status == "landed" and seen.sha256 == f.sha256:
             skipped += 1
         else:
@@ -258,7 +232,8 @@ class IngestJob:
 
     def pending(self, source: Path) -> tuple[list[SourceFile], int, set[str]]:
         """(files to land, files skipped as already landed, keys seen before)."""
-        return split_pending(self.reader, source, self.ledger.state(self.reader.modality))
+        state = self.ledger.state(self.reader.modality)
+        return split_pending(self.reader, source, state, hash_new=False)
 
     def run(
         self,
@@ -278,10 +253,11 @@ class IngestJob:
             chunk = next(chunks, None)
             parsing = self._parse(pool, chunk) if chunk is not None else None
             while chunk is not None and parsing is not None:
-                outcomes = parsing()
+                hashed, outcomes = zip(*parsing(), strict=True)
+                chunk = [replace(f, sha256=h) for f, h in zip(chunk, hashed, strict=True)]
                 upcoming = next(chunks, None)
                 parsing = self._parse(pool, upcoming) if upcoming is not None else None
-                self._commit(chunk, outcomes, batch_id, seen, summary)
+                self._commit(chunk, list(outcomes), batch_id, seen, summary)
                 if on_file is not None:
                     on_file(len(chunk))
                 chunk = upcoming
@@ -292,13 +268,14 @@ class IngestJob:
 
     def _parse(
         self, pool: ProcessPoolExecutor | None, chunk: list[SourceFile]
-    ) -> Callable[[], list[FileOutcome]]:
-        """Start parsing ``chunk`` (in the pool, if any); the callable returns its outcomes."""
+    ) -> Callable[[], list[tuple[str, FileOutcome]]]:
+        """Start parsing ``chunk`` (in the pool, if any); the callable returns (sha256, outcome)
+        per file, in order."""
         if pool is None:
-            return lambda: [_safe_read(self.reader, f.path) for f in chunk]
+            return lambda: _read_files(self.reader, chunk)
         groups = _groups(chunk, self.workers)
-        results = pool.map(_safe_read_group, [self.reader] * len(groups), groups)
-        return lambda: [outcome for group in results for outcome in group]
+        results = pool.map(_read_files, [self.reader] * len(groups), groups)
+        return lambda: [item for group in results for item in group]
 
     def _reject_type_conflicts(self, outcomes: list[FileOutcome]) -> list[FileOutcome]:
         """Quarantine, as a whole, any file whose columns clash with the table's types.
@@ -307,6 +284,8 @@ class IngestJob:
         must not be silently coerced either: it is set aside with the column named.
         """
         accepted = {table: _table_schema(self.bronze / table) for table in self.reader.tables}
+        # Schemas are compared with ``equals`` (what ``==`` calls, ~10x slower through
+        # ``__eq__``): once per file and table, that was most of this check for small files.
         # Per table, incoming schemas already checked and unified into accepted[table] without
         # changing it: the same schema again would pass and change nothing, so skip the work.
         absorbed: dict[str, list[pa.Schema]] = {}
@@ -316,7 +295,7 @@ class IngestJob:
             todo = [
                 (table, data)
                 for table, data in outcome.tables.items()
-                if not any(data.schema == known for known in absorbed.get(table, ()))
+                if not any(data.schema.equals(known) for known in absorbed.get(table, ()))
             ]
             for table, data in todo:
                 conflict = _type_conflict(accepted.get(table), data.schema)
@@ -337,7 +316,7 @@ class IngestJob:
                         if current is None
                         else pa.unify_schemas([current, data.schema], promote_options="permissive")
                     )
-                if current is not None and accepted[table] == current:
+                if current is not None and accepted[table].equals(current):
                     absorbed.setdefault(table, []).append(data.schema)
                 else:
                     absorbed[table] = []

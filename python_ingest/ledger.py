@@ -11,6 +11,7 @@ left. A file never seen has no rows anywhere and is simply appended.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pyarrow as pa
 
 from mmlake.delta import is_delta_table, write_delta
 from mmlake.duckdb_ext import connect
-from python_ingest.model import Quarantined
+from python_ingest.model import Quarantined, Reader
 
 INGEST_LOG = "_ingest_log"
 QUARANTINE = "_quarantine"
@@ -56,7 +57,9 @@ QUARANTINE_SCHEMA = pa.schema(
 class SourceFile:
     path: Path
     size_bytes: int
-    sha256: str
+    # None until hashed: a file the ledger has never seen is hashed by the worker that parses
+    # it (one read of cold data instead of two, and on both cores); it is set before any commit.
+    sha256: str | None
 
     @property
     def key(self) -> str:
@@ -68,6 +71,32 @@ class SourceFile:
 class FileState:
     sha256: str
     status: str
+
+
+def sha256_file(path: Path, size: int | None = None) -> str:
+    if size is not None and size <= 1 << 20:  # small file: one read, no loop
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digest(reader: Reader, path: Path, size: int) -> str:
+    """The ledger's sha256 of a source file: the file's, or its fileset's when it has siblings.
+
+    One function for the parent and the workers of both engines, so the same file always gets
+    the same digest, wherever it was hashed.
+    """
+    digest = sha256_file(path, size)
+    companions = getattr(reader, "companions", None)
+    extra = [c for c in companions(path) if c.is_file()] if companions else []
+    if not extra:
+        return digest
+    # A fileset (PLINK .bed + .bim + .fam, BGEN + .sample) changes when any part does.
+    parts = [digest, *(f"{c.name}:{sha256_file(c, c.stat().st_size)}" for c in extra)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 class Ledger:

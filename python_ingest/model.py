@@ -102,6 +102,8 @@ class Reader(Protocol):
         """Parse one file. Bad records are quarantined; only a programming error may raise."""
         ...
 
+    # Optional: ``read_many(paths) -> list[FileOutcome]``, ``read`` of each path built together
+    # (many small files share the per-table Arrow calls); the job falls back to ``read``.
     # Optional: ``companions(path) -> list[Path]``, the sibling files that ``path``'s content
     # depends on (PLINK .bim/.fam, a BGEN .sample). The ledger hashes them with the file, so a
     # changed sibling re-lands the fileset.

@@ -33,6 +33,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
+from python_ingest.discovery import visible_files
 from python_ingest.model import READER_LINEAGE, FileOutcome, Quarantined
 from python_ingest.notes_manifest import (
     MANIFEST_NAME,
@@ -92,13 +93,7 @@ class NotesReader:
 
     def discover(self, source: Path) -> list[Path]:
         """Note texts, manifests and NDJSON exports under ``source``, skipping hidden folders."""
-        return sorted(
-            p
-            for p in source.rglob("*")
-            if file_kind(p) is not None
-            and p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(source).parts)
-        )
+        return visible_files(source, lambda p: file_kind(p) is not None)
 
     def read(self, path: Path) -> FileOutcome:
         path = absolute(path)  # once: the manifest index is keyed by absolute paths

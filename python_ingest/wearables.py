@@ -28,15 +28,16 @@ arrived lands only those files.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
-import hashlib
 import re
 import zlib
 from pathlib import Path
 
 import orjson
 
+from python_ingest.discovery import visible_files
 from python_ingest.model import FileOutcome, Quarantined, record_hash
 from python_ingest.wearables_csv import read_csv
 from python_ingest.wearables_events import EventBatches
@@ -91,13 +92,7 @@ class WearablesReader:
 
     def discover(self, source: Path) -> list[Path]:
         """Every JSON(-lines) and CSV file under ``source``, skipping hidden folders."""
-        return sorted(
-            p
-            for p in source.rglob("*")
-            if file_kind(p) is not None
-            and p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(source).parts)
-        )
+        return visible_files(source, lambda p: file_kind(p) is not None)
 
     def read(self, path: Path) -> FileOutcome:
         kind = file_kind(path)
@@ -114,14 +109,46 @@ class WearablesReader:
                 return outcome
         return read_json_lines(path, data)
 
+    def read_many(self, paths: list[Path]) -> list[FileOutcome]:
+        """``read`` of each path, the JSON-lines drops built into one table and sliced.
+
+        An hourly drop holds a few dozen events, so building its table costs more in Arrow
+        calls than parsing it; a pool task's drops share those calls instead. Every other
+        file, and a drop with fields outside the known schema (whose extra columns are named
+        per file), is read on its own: each outcome is exactly what ``read`` returns.
+        """
+        out: list[FileOutcome | None] = [None] * len(paths)
+        batches, grouped = EventBatches(), []
+        for i, path in enumerate(paths):
+            data = None
+            if file_kind(path) == "lines":
+                with contextlib.suppress(OSError, EOFError, zlib.error):
+                    data = read_bytes(path)
+            if data is None:  # not a drop, or unreadable: ``read`` says why
+                out[i] = self.read(path)
+                continue
+            add_json_lines(batches, data, len(grouped))
+            grouped.append((i, path, data))
+        arrivals = [arrival_time(path) for _, path, _ in grouped]
+        for k, outcome in enumerate(batches.outcomes(arrivals, "jsonl")):
+            i, path, data = grouped[k]
+            out[i] = read_json_lines(path, data) if k in batches.extra_owners else outcome
+        return [o for o in out if o is not None]
+
 
 def read_json_lines(path: Path, data: bytes) -> FileOutcome:
     """One event per non-blank line; a bad line is quarantined and the rest still land."""
-    loads, decode_error, sha = orjson.loads, orjson.JSONDecodeError, hashlib.sha256
+    batches = EventBatches()
+    add_json_lines(batches, data)
+    return batches.outcome(arrival_time(path), "jsonl")
+
+
+def add_json_lines(batches: EventBatches, data: bytes, owner: int = 0) -> None:
+    """Add the lines of one file (``owner`` in ``batches``'s group) to ``batches``."""
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
     lines = data.split(b"\n")
     if b"\r" in data:  # CRLF line ends: the record is the line without its terminator
         lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
-    batches = EventBatches()
     for start in range(0, len(lines), BATCH_LINES):
         events: list[dict] = []
         raws: list[bytes] = []
@@ -131,8 +158,7 @@ def read_json_lines(path: Path, data: bytes) -> FileOutcome:
                 event = loads(line)
             except decode_error as exc:
                 if line and not line.isspace():  # a blank line is no record
-                    batches.bad.append(_unparseable(number, line, exc))
-                    batches.read += 1
+                    batches.reject(_unparseable(number, line, exc), owner)
                 continue
             if type(event) is dict:
                 events.append(event)
@@ -140,11 +166,8 @@ def read_json_lines(path: Path, data: bytes) -> FileOutcome:
                 numbers.append(number)
             else:
                 reason = f"the line is valid JSON but a {_json_kind(event)}, not an event object"
-                batches.bad.append(Quarantined(f"line {number}", reason, line))
-                batches.read += 1
-        hashes = [sha(raw).hexdigest() for raw in raws]
-        batches.add(events, raws, [f"line {n}" for n in numbers], hashes)
-    return batches.outcome(arrival_time(path), "jsonl")
+                batches.reject(Quarantined(f"line {number}", reason, line), owner)
+        batches.queue(events, raws, [f"line {n}" for n in numbers], owner)
 
 
 def _read_json_document(path: Path, data: bytes) -> FileOutcome | None:
@@ -160,8 +183,7 @@ def _read_json_document(path: Path, data: bytes) -> FileOutcome | None:
         raw = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
         if type(item) is not dict:
             reason = f"the item is a {_json_kind(item)}, not an event object"
-            batches.bad.append(Quarantined(f"item {i}", reason, raw))
-            batches.read += 1
+            batches.reject(Quarantined(f"item {i}", reason, raw))
             continue
         events.append(item)
         raws.append(raw)

@@ -7,18 +7,22 @@ hourly drop holds a few dozen events), so the count of Arrow calls per file matt
 the per-event cost: the checks that need no parsing run on the dicts first (a failing event never
 reaches Arrow), the string fields of a batch are one Arrow conversion (a struct array built in
 C++), numbers go through Python (where a boolean is not a number), and the three time fields of
-the whole file are parsed in one call.
+the whole file are parsed in one call. Several files (a pool task's hourly drops) may share one
+``EventBatches``, each event tagged with its file (``owner``): the table is then built once for
+the group and sliced per file, which is what the per-file Arrow calls cost is divided by.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
+from hashlib import sha256
 
 import numpy as np
 import pyarrow as pa
 
-from python_ingest.model import FileOutcome, Quarantined
+from python_ingest.model import READER_LINEAGE, FileOutcome, Quarantined
 from python_ingest.wearables_columns import (
     EVENT_SCHEMA,
     TIME_FIELDS,
@@ -40,10 +44,13 @@ _FIRMWARE, _BATTERY = "firmware_version", "battery_pct"
 PAYLOAD_FIELDS = frozenset((*_STRINGS, "value", *TIME_FIELDS, _FIRMWARE, _BATTERY))
 # The payload fields converted in one Arrow call: strings (times too, parsed afterwards).
 _STRUCT = pa.struct([(name, pa.string()) for name in (*_STRINGS, _FIRMWARE, *TIME_FIELDS)])
+# The columns of a file's table when it has no fields outside the known schema.
+_PLAIN = [*EVENT_SCHEMA.names, *READER_LINEAGE.names]
+QUEUED_EVENTS = 4096  # events converted at once: few Arrow calls, the dicts dropped soon after
 
 
 class EventBatches:
-    """Accumulates one file's events batch by batch, then builds its outcome."""
+    """Accumulates the events of one file (or of a group, by ``owner``), then the outcomes."""
 
     def __init__(self) -> None:
         self.known: list[pa.Array] = []  # struct arrays of the string fields, per batch
@@ -54,8 +61,39 @@ class EventBatches:
         self.raws: list[bytes] = []
         self.locators: list[str] = []
         self.hashes: list[str] = []
-        self.bad: list[Quarantined] = []
-        self.read = 0
+        self.owners: list[int] = []  # the file (0, 1, ... in the group) of each added row
+        self.bad: list[tuple[int, Quarantined]] = []  # (file, record) set aside
+        self.read: Counter[int] = Counter()  # records read, per file
+        # Files with fields outside the known schema: their extra columns are named per file.
+        self.extra_owners: set[int] = set()
+        # Events queued for ``add`` (``queue``): small files are converted a few thousand
+        # events at a time, whichever files they came from.
+        self.queued: tuple[list[dict], list[bytes], list[str], list[str], list[int]]
+        self.queued = ([], [], [], [], [])
+
+    def queue(
+        self, events: list[dict], raws: list[bytes], locators: list[str], owner: int = 0
+    ) -> None:
+        """``add`` later, in a batch of about ``QUEUED_EVENTS`` with other files' events."""
+        held_events, held_raws, held_locators, held_hashes, held_owners = self.queued
+        held_events += events
+        held_raws += raws
+        held_locators += locators
+        held_hashes += [sha256(raw).hexdigest() for raw in raws]
+        held_owners += [owner] * len(events)
+        if len(self.queued[0]) >= QUEUED_EVENTS:
+            self.flush()
+
+    def flush(self) -> None:
+        """``add`` the queued events."""
+        if self.queued[0]:
+            queued, self.queued = self.queued, ([], [], [], [], [])
+            self.add(*queued)
+
+    def reject(self, quarantined: Quarantined, owner: int = 0) -> None:
+        """A record of file ``owner`` that never became an event (not JSON, not an object)."""
+        self.read[owner] += 1
+        self.bad.append((owner, quarantined))
 
     def add(
         self,
@@ -63,17 +101,20 @@ class EventBatches:
         raws: Sequence[bytes],
         locators: list[str],
         hashes: list[str],
+        owners: list[int] | None = None,
     ) -> None:
         """Take one batch: quarantine the events that cannot land, convert the others."""
-        self.read += len(events)
+        owners = owners if owners is not None else [0] * len(events)
+        self.read.update(owners)
         found = {i: p for i, e in enumerate(events) if (p := _problems(e))}
         if found:
             for i, problems in found.items():
-                self.bad.append(Quarantined(locators[i], _reason(problems, events[i]), raws[i]))
+                reason = _reason(problems, events[i])
+                self.bad.append((owners[i], Quarantined(locators[i], reason, raws[i])))
             keep = [i for i in range(len(events)) if i not in found]
             events = [events[i] for i in keep]
             raws, locators = [raws[i] for i in keep], [locators[i] for i in keep]
-            hashes = [hashes[i] for i in keep]
+            hashes, owners = [hashes[i] for i in keep], [owners[i] for i in keep]
         if not events:
             return
         try:
@@ -94,33 +135,63 @@ class EventBatches:
         if fields:
             values = {f: [json_text(e.get(f)) for e in events] for f in fields}
             self.extras.append((len(self.raws), len(events), values))
+            self.extra_owners.update(
+                owners[i] for i, e in enumerate(events) if e.keys() - PAYLOAD_FIELDS
+            )
         self.raws += raws
         self.locators += locators
         self.hashes += hashes
+        self.owners += owners
 
     def outcome(self, arrival: dt.datetime | None, source_format: str) -> FileOutcome:
         """The file's table (rows whose time or battery level does not parse are quarantined)."""
-        n = len(self.raws)
-        table, late = self._table(arrival, source_format) if n else (None, {})
+        return self.outcomes([arrival], source_format)[0]
+
+    def outcomes(
+        self, arrivals: Sequence[dt.datetime | None], source_format: str
+    ) -> list[FileOutcome]:
+        """One outcome per file (``arrivals[k]`` is file k's), each as if built on its own.
+
+        Files were added in order, so a file's rows are one slice of the group's table. A file
+        in ``extra_owners`` gets the group's extra columns, not its own: the caller rebuilds it.
+        """
+        self.flush()
+        n, files = len(self.raws), len(arrivals)
+        owners = np.asarray(self.owners, dtype=np.int64)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(owners, minlength=files))])
+        table, late = self._table(arrivals, owners, source_format) if n else (None, {})
+        bad: list[list[Quarantined]] = [[] for _ in range(files)]
+        for owner, record in self.bad:
+            bad[owner].append(record)
+        keep = np.ones(n, dtype=bool)
         if table is not None and late:
             event_ids = table.column("event_id")
-            keep = np.ones(n, dtype=bool)
             for i, problems in sorted(late.items()):
                 reason = "; ".join(problems) + f" (event_id {event_ids[i].as_py()})"
-                self.bad.append(Quarantined(self.locators[i], reason, self.raws[i]))
+                bad[owners[i]].append(Quarantined(self.locators[i], reason, self.raws[i]))
                 keep[i] = False
-            table = table.filter(pa.array(keep))
-        self.bad.sort(key=lambda q: _locator_order(q.locator))
-        landed = table.num_rows if table is not None else 0
-        return FileOutcome(
-            tables={EVENTS: table} if landed else {},
-            quarantined=self.bad,
-            records_read=self.read,
-            records_landed=landed,
-        )
+        out = []
+        for k in range(files):
+            start, stop = int(bounds[k]), int(bounds[k + 1])
+            part = table.slice(start, stop - start) if table is not None else None
+            if part is not None and not keep[start:stop].all():
+                part = part.filter(pa.array(keep[start:stop]))
+            if part is not None and k not in self.extra_owners and part.num_columns > len(_PLAIN):
+                part = part.select(_PLAIN)  # another file's extra columns: not this file's
+            bad[k].sort(key=lambda q: _locator_order(q.locator))
+            landed = part.num_rows if part is not None else 0
+            out.append(
+                FileOutcome(
+                    tables={EVENTS: part} if landed else {},
+                    quarantined=bad[k],
+                    records_read=self.read[k],
+                    records_landed=landed,
+                )
+            )
+        return out
 
     def _table(
-        self, arrival: dt.datetime | None, source_format: str
+        self, arrivals: Sequence[dt.datetime | None], owners: np.ndarray, source_format: str
     ) -> tuple[pa.Table, dict[int, list[str]]]:
         """The table of every added event, and row -> problems for those that may not land."""
         n = len(self.raws)
@@ -134,7 +205,11 @@ class EventBatches:
             columns[name] = times.utc.slice(k * n, n)
             columns[f"{name}_local"] = times.local.slice(k * n, n)
             columns[f"{name}_raw"] = times.raw.slice(k * n, n)
-        columns["arrival_time"] = pa.repeat(pa.scalar(arrival, UTC_TS), n)
+        columns["arrival_time"] = (
+            pa.repeat(pa.scalar(arrivals[0], UTC_TS), n)
+            if len(arrivals) == 1
+            else pa.array(arrivals, UTC_TS).take(pa.array(owners))
+        )
         columns["source_format"] = pa.repeat(pa.scalar(source_format, pa.string()), n)
         names = extra_column_names({f for *_, v in self.extras for f in v}, EVENT_SCHEMA.names)
         for field, column in names.items():

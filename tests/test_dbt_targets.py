@@ -137,8 +137,10 @@ def test_spark_target_builds_without_touching_the_working_directory(tmp_path: Pa
     completed = subprocess.run(
         # The reference models only: the rest of the graph reads bronze tables, which this
         # empty lakehouse does not have (tests/models/test_spark_build.py builds it all).
-        [sys.executable, "-m", "mmlake.dbt_runner", "build", "--target", "spark"]
-        + ["--select", f"+{GOLD_MODEL}"],
+        [
+            *(sys.executable, "-m", "mmlake.dbt_runner", "build", "--target", "spark"),
+            *("--select", f"+{GOLD_MODEL}", "--indirect-selection", "cautious"),
+        ],
         cwd=workdir,
         env=env,
         capture_output=True,

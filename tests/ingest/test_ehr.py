@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import pytest
 
-from python_ingest.ehr import BOM, EhrReader
+from python_ingest.ehr import BOM, VALIDATION_ENV, EhrReader
 from python_ingest.ehr_schemas import SCHEMAS, TABLES
 from python_ingest.job import IngestJob
 from tests.ingest.support import Duck, dirty_records, generate, land, land_copy, rerun, scan
@@ -475,3 +475,35 @@ def test_format_edge_cases_land_or_quarantine_precisely(tmp_path: Path) -> None:
     for name in ("broken.json", "bad.ndjson.gz"):
         whole = reader.read(export / name)
         assert whole.records_read == 1 and whole.quarantined[0].locator == "file"
+
+
+def test_full_model_validation_is_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The typed resources get the R4B model by default, which quarantines malformed nested
+    values; ``MMLAKE_EHR_VALIDATION=rules`` opts out and lets them land verbatim."""
+    lines = [
+        orjson.dumps(_patient("p1", birthDate="1950-13-45")),  # not a FHIR date
+        orjson.dumps(_patient("p2", name=[{"family": 42}])),  # a number where a string goes
+        orjson.dumps(_patient("p3", gender="woman")),  # a rule: quarantined in every mode
+    ]
+    (tmp_path / "Patient.000.ndjson").write_bytes(b"\n".join(lines))
+    monkeypatch.delenv(VALIDATION_ENV, raising=False)
+    assert EhrReader().validation == "typed"
+    outcomes = {}
+    for mode in ("rules", "typed", "all"):
+        monkeypatch.setenv(VALIDATION_ENV, mode)
+        reader = EhrReader()
+        reader.discover(tmp_path)
+        outcomes[mode] = reader.read(tmp_path / "Patient.000.ndjson")
+    rules = outcomes["rules"]
+    assert (rules.records_read, rules.records_landed) == (3, 2)
+    assert rules.tables["ehr_patients"].column("birth_date").to_pylist() == [None, None]
+    for mode in ("typed", "all"):
+        reasons = {q.locator: q.reason for q in outcomes[mode].quarantined}
+        assert outcomes[mode].records_landed == 0, mode
+        assert "Patient.birthDate" in reasons["line 1 Patient/p1"]
+        assert "Patient.name.0.family" in reasons["line 2 Patient/p2"]
+        assert "'woman', which is not a code" in reasons["line 3 Patient/p3"]
+    with pytest.raises(ValueError, match="validation must be one of"):
+        EhrReader("strict")

@@ -496,3 +496,25 @@ def test_real_header_json_is_exactly_pydicoms_to_json_dict() -> None:
             header = _header(outcome.tables[TABLE]["header_json"][0].as_py())
             mine = {k: v for k, v in header.items() if not k.startswith("7FE0")}
             assert mine == _reference_json(path), path
+
+
+def _outcome_facts(outcome: Any) -> tuple[Any, ...]:
+    tables = {name: (t.schema, t.to_pylist()) for name, t in outcome.tables.items()}
+    bad = [(q.locator, q.reason, q.payload) for q in outcome.quarantined]
+    return outcome.records_read, outcome.records_landed, bad, tables
+
+
+def test_read_many_gives_what_read_gives_file_by_file(cohort: Path) -> None:
+    """The job reads a pool task's files with ``read_many`` (the rows of all of them converted
+    as one table); each file's outcome must be exactly ``read``'s, cut files included."""
+    reader = ImagingReader()
+    paths = reader.discover(cohort / "imaging")
+    cut = set(_dirty(cohort))
+    group = [p for p in paths if str(p) in cut][:5] + paths[:200]
+    assert cut and any(str(p) in cut for p in group)
+    for path, grouped in zip(group, reader.read_many(group), strict=True):
+        assert _outcome_facts(grouped) == _outcome_facts(reader.read(path)), path
+    if REALDATA.is_dir():  # other syntaxes, DICOMDIRs, files without meta, a truncated MR
+        real = reader.discover(REALDATA)
+        for path, grouped in zip(real, reader.read_many(real), strict=True):
+            assert _outcome_facts(grouped) == _outcome_facts(reader.read(path)), path

@@ -269,7 +269,9 @@ def _events(outcome: Any) -> list[dict[str, Any]]:
     return table.to_pylist() if table is not None else []
 
 
-def test_reader_on_the_corners_of_the_format(tmp_path: Path) -> None:
+def _corner_drop(tmp_path: Path) -> tuple[Path, list[bytes]]:
+    """A drop with CRLF ends, a blank line, bad lines of every kind and fields outside the
+    schema (one clashing with ``value``): (its path, its lines)."""
     drop = tmp_path / "landing" / "2024-05-01" / "20240501T140000Z-b00012.jsonl"
     drop.parent.mkdir(parents=True)
     lines = [
@@ -289,6 +291,11 @@ def test_reader_on_the_corners_of_the_format(tmp_path: Path) -> None:
         b'{"event_id":"0f1e2d3c-0000-4000-8000-000000000000","metric":"heart',
     ]
     drop.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    return drop, lines
+
+
+def test_reader_on_the_corners_of_the_format(tmp_path: Path) -> None:
+    drop, lines = _corner_drop(tmp_path)
     outcome = WearablesReader().read(drop)
     outcome.check_accounting(drop)
     assert (outcome.records_read, outcome.records_landed) == (11, 4)
@@ -548,3 +555,39 @@ def test_fitabase_sleep_duplicates_and_weight_log(duck: Duck, fitabase: Landed) 
     assert duck.query(
         f"select value_num from {events} where metric = 'weightLogInfo.IsManualReport' limit 1"
     ) == [(None,)]
+
+
+def _same_outcome(grouped: Any, alone: Any, path: Path) -> None:
+    grouped.check_accounting(path)
+    assert (grouped.records_read, grouped.records_landed) == (
+        alone.records_read,
+        alone.records_landed,
+    ), path
+    assert [(q.locator, q.reason, q.payload) for q in grouped.quarantined] == [
+        (q.locator, q.reason, q.payload) for q in alone.quarantined
+    ], path
+    assert grouped.tables.keys() == alone.tables.keys(), path
+    for name, table in alone.tables.items():
+        assert grouped.tables[name].schema == table.schema, (path, name)
+        assert grouped.tables[name].to_pylist() == table.to_pylist(), (path, name)
+
+
+def test_read_many_gives_what_read_gives_file_by_file(tmp_path: Path, cohort: Path) -> None:
+    """The job reads a pool task's files with ``read_many`` (one table for the group, sliced per
+    file); each outcome must be exactly ``read``'s, whatever the neighbours hold."""
+    drop, _ = _corner_drop(tmp_path)
+    drops = drop.parent
+    (drops / "20240501T150000Z.jsonl").write_bytes(
+        b'{"event_id":"m","metric":"steps","value":5,"start_time":"2024-05-01T14:00:00Z"}\n'
+        b'{"event_id":"n","metric":"heart_rate","value":"x"}\n'
+    )
+    (drops / "cut.jsonl.gz").write_bytes(gzip.compress(b'{"event_id":"s"}\n')[:-6])
+    (drops / "empty.jsonl").write_bytes(b"\n\n")
+    events = [{"event_id": "x1", "metric": "steps", "value": 10}]
+    (drops / "export.json").write_bytes(orjson.dumps(events))
+    reader = WearablesReader()
+    mine = reader.discover(tmp_path)
+    generated = reader.discover(cohort / "wearables")
+    for paths in (mine, generated[:300], [*generated[:5], *mine, *generated[-5:]]):
+        for path, grouped in zip(paths, reader.read_many(paths), strict=True):
+            _same_outcome(grouped, reader.read(path), path)

@@ -64,6 +64,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     if os.environ.get("MMLAKE_TEST_SELECT"):
         args += ["--select", os.environ["MMLAKE_TEST_SELECT"]]
     run_dbt(args, target="local", lakehouse=result.lakehouse)
+    # Docs now, while nothing else holds the DuckDB file: dbt opens it read-write, and DuckDB
+    # refuses a second, differently configured handle in the same process.
+    run_dbt(["docs", "generate"], target="local", lakehouse=result.lakehouse)
     return result
 
 
