@@ -11,6 +11,8 @@ import typer
 from mmlake import paths
 from mmlake.console import console, progress_bar
 from mmlake.generate.cohort import MODALITIES, ModalityRates
+from mmlake.governance.cli import app as governance_app
+from mmlake.governance.cli import query as governance_query
 from mmlake.nlp.cli import app as nlp_app
 
 app = typer.Typer(
@@ -27,6 +29,7 @@ app = typer.Typer(
 )
 
 app.add_typer(nlp_app, name="nlp")
+app.add_typer(governance_app, name="governance")
 
 PatientsOpt = Annotated[int, typer.Option("--patients", "-n", min=1, help="Cohort size.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")]
@@ -195,6 +198,9 @@ def demo(
         raw=paths.raw_root(raw),
     )
 
+
+# `mmlake query --as PRINCIPAL "SQL"`: governed reads of the local warehouse (mmlake/governance).
+app.command(name="query")(governance_query)
 
 if __name__ == "__main__":
     app()

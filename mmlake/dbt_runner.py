@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mmlake.paths import lakehouse_root, project_root
@@ -94,6 +95,37 @@ def _failure_summary(result: object) -> str:
     return "\n".join(lines)
 
 
+def _audit_invocation(
+    env: Mapping[str, str],
+    args: Sequence[str],
+    target: str | None,
+    success: bool,
+    started: datetime,
+) -> None:
+    """Append the invocation to the Delta audit table <lakehouse>/governance/audit_dbt_runs.
+
+    Done here, after dbt returns, because DuckDB cannot write Delta from the on-run-end hook;
+    so only invocations through run_dbt are audited (docs/governance.md).
+    """
+    from mmlake.governance.audit import flush_pending_reads, record_dbt_invocation
+
+    if (
+        args
+        and args[0] == "run-operation"
+        and (target or os.environ.get("MMLAKE_TARGET", "local")) == "local"
+    ):
+        # governed_query leaves its audit rows in DuckDB (it cannot write Delta).
+        flush_pending_reads(Path(env["LAKEHOUSE_ROOT"]))
+    record_dbt_invocation(
+        Path(env["LAKEHOUSE_ROOT"]),
+        Path(env["DBT_TARGET_PATH"]),
+        command=list(args),
+        target=target,
+        success=success,
+        started=started,
+    )
+
+
 def run_dbt(args: Sequence[str], target: str | None = None, lakehouse: Path | None = None) -> None:
     """Run ``dbt <args>`` in-process on ``target`` (default: profile default, i.e. local).
 
@@ -104,11 +136,13 @@ def run_dbt(args: Sequence[str], target: str | None = None, lakehouse: Path | No
 
     env = dbt_env(target, lakehouse)
     Path(env["LAKEHOUSE_ROOT"]).mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
     with _environ(env):
         try:
             result = dbtRunner().invoke(list(args))
         finally:
             _release_duckdb()
+    _audit_invocation(env, args, target, bool(result.success), started)
     if result.success:
         return
     message = f"dbt {' '.join(args)} failed"

@@ -162,7 +162,7 @@ class Resolver:
         if rtype == "Patient":
             rid = resource.get("id")
             return (rid if isinstance(rid, str) else None), None
-        for element in ("subject", "patient"):
+        for element in ("subject", "patient", "individual"):
             value = resource.get(element)
             for ref in value if isinstance(value, list) else [value]:
                 reference = ref.get("reference") if isinstance(ref, dict) else None

@@ -113,10 +113,22 @@ class PatientRecord:
     # EHR orders, the notes and the DICOM headers all tell the same story.
     regimen: tuple[Therapy, ...] = ()
     institution: str = INSTITUTIONS[0]
+    # Research consent (FHIR Consent status: active | rejected | inactive) and, for an active
+    # consent, the research study the patient is enrolled in (ResearchStudy identifier).
+    research_consent: str = "active"
+    study_id: str | None = None
 
     def has(self, modality: str) -> bool:
         """Whether this patient has data of ``modality`` in the raw files."""
         return modality in self.modalities
+
+
+# The research studies of the cohort (ResearchStudy.identifier) and the share of consented
+# patients each enrols. Consent is drawn on its own stream and independent of the outcome, so
+# the governance row filters thin the cohort without biasing it.
+RESEARCH_STUDIES: tuple[tuple[str, float], ...] = (("MMLAKE-ONC-001", 0.6), ("MMLAKE-ONC-002", 0.4))
+CONSENT_ACTIVE_RATE = 0.85
+CONSENT_REJECTED_SHARE = 2 / 3  # of the others: declined outright; the rest later withdrew
 
 
 def stream_rng(seed: int, index: int, purpose: str) -> np.random.Generator:
@@ -230,6 +242,7 @@ def make_patient(index: int, seed: int, rates: ModalityRates) -> PatientRecord:
         diagnosis_date + dt.timedelta(days=int(rng.integers(45, FOLLOW_UP_DAYS))) if label else None
     )
     modalities = _choose_modalities(rates, stage, rng)
+    research_consent, study_id = _research(seed, index)
     return PatientRecord(
         index=index,
         patient_id=_uuid(rng),
@@ -257,7 +270,23 @@ def make_patient(index: int, seed: int, rates: ModalityRates) -> PatientRecord:
         tp53=tp53,
         regimen=regimen,
         institution=institution,
+        research_consent=research_consent,
+        study_id=study_id,
     )
+
+
+def _research(seed: int, index: int) -> tuple[str, str | None]:
+    """The patient's research consent status and, when consented, the study they joined."""
+    u_consent, u_study = stream_rng(seed, index, "cohort:research").random(2)
+    if u_consent >= CONSENT_ACTIVE_RATE:
+        share = (u_consent - CONSENT_ACTIVE_RATE) / (1 - CONSENT_ACTIVE_RATE)
+        return ("rejected" if share < CONSENT_REJECTED_SHARE else "inactive"), None
+    cumulative = 0.0
+    for study_id, share in RESEARCH_STUDIES:
+        cumulative += share
+        if u_study < cumulative:
+            return "active", study_id
+    return "active", RESEARCH_STUDIES[-1][0]
 
 
 def first_line_regimen(

@@ -23,6 +23,7 @@ import re
 
 import orjson
 
+from mmlake.generate import ehr_fhir_research as research
 from mmlake.generate import ehr_fhir_resources as fhir
 from mmlake.generate.cohort import PatientRecord, new_uuid, stream_rng
 from mmlake.generate.ehr_fhir_chart import Chart
@@ -37,6 +38,9 @@ RESOURCE_TYPES = (
     "MedicationRequest",
     "Procedure",
     "ImagingStudy",
+    "Consent",
+    "ResearchSubject",
+    "ResearchStudy",
 )
 DEFAULT_RESOURCES_PER_FILE = 100_000
 EXPORT_EPOCH = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)  # after the last possible follow-up
@@ -95,12 +99,20 @@ class EhrWriter:
                 self._counts["dirty"] += 1
                 file, locator = self.ctx.relative(path), f"line {number} {key}"
                 self.ctx.truth.dirty(self.modality, damage[1], file, locator, damage[2])
+        # Research consent and enrolment: never damaged (the governance row filters use them).
+        for res in research.research_resources(self.ctx.seed, patient):
+            self._sinks[res["resourceType"]].write(orjson.dumps(res))
+            self._counts["records"] += 1
         for name, value in chart.features.items():
             self.ctx.truth.feature(patient.patient_id, self.modality, name, value)
         self._counts["patients"] += 1
 
     def close(self) -> dict[str, int]:
         """Close the NDJSON files and write the bulk-export completion manifest."""
+        # The studies are cohort-level: written once, whoever enrolled in them.
+        for res in research.research_studies(self.ctx.seed):
+            self._sinks[res["resourceType"]].write(orjson.dumps(res))
+            self._counts["records"] += 1
         for sink in self._sinks.values():
             sink.close()
         # The export's clock is fixed by the seed (never the wall clock), after every lastUpdated.

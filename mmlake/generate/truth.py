@@ -43,6 +43,8 @@ PATIENT_COLUMNS = (
     "has_imaging",
     "has_notes",
     "has_wearables",
+    "research_consent",
+    "study_id",
 )
 DIRTY_COLUMNS = ("modality", "kind", "file", "locator", "reason")
 FEATURE_COLUMNS = ("patient_id", "modality", "feature", "value")
@@ -111,6 +113,8 @@ class TruthLog:
                     )
                 ),
                 *(int(p.has(m)) for m in ("ehr", "genomics", "imaging", "notes", "wearables")),
+                p.research_consent,
+                p.study_id or "",
             ]
         )
 

@@ -51,6 +51,14 @@ STATUS = {
     "Procedure": {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed"}
     | {"entered-in-error", "unknown"},
     "ImagingStudy": {"registered", "available", "cancelled", "entered-in-error", "unknown"},
+    "Consent": {"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"},
+    "ResearchSubject": {"candidate", "eligible", "follow-up", "ineligible", "not-registered"}
+    | {"off-study", "on-study", "on-study-intervention", "on-study-observation"}
+    | {"pending-on-study", "potential-candidate", "screening", "withdrawn"},
+    "ResearchStudy": {"active", "administratively-completed", "approved", "closed-to-accrual"}
+    | {"closed-to-accrual-and-intervention", "completed", "disapproved", "in-review"}
+    | {"temporarily-closed-to-accrual", "temporarily-closed-to-accrual-and-intervention"}
+    | {"withdrawn"},
 }
 INTENT = {"proposal", "plan", "order", "original-order", "reflex-order", "filler-order"} | {
     "instance-order",
@@ -139,7 +147,7 @@ def _spec_problems(r: dict[str, Any]) -> list[str]:
     rtype, problems = r["resourceType"], []
     if rtype in STATUS and r.get("status") not in STATUS[rtype]:
         problems.append(f"status {r.get('status')}")
-    if rtype != "Patient" and not r.get("subject", {}).get("reference", "").startswith("Patient/"):
+    if rtype not in ("Patient", "ResearchStudy") and not _patient_ref(r).startswith("Patient/"):
         problems.append("subject")
     if "lastUpdated" not in r.get("meta", {}):
         problems.append("meta.lastUpdated")
@@ -228,9 +236,18 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Export:
 def _by_patient(export: Export) -> dict[str, dict[str, list[dict[str, Any]]]]:
     charts: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in export.valid.values():
-        pid = r["id"] if r["resourceType"] == "Patient" else r["subject"]["reference"][8:]
+        if r["resourceType"] == "ResearchStudy":  # cohort-level, nobody's chart
+            continue
+        pid = r["id"] if r["resourceType"] == "Patient" else _patient_ref(r)[8:]
         charts[pid][r["resourceType"]].append(r)
     return charts
+
+
+def _patient_ref(r: dict[str, Any]) -> str:
+    """The Patient reference: ``subject``, Consent's ``patient``, R4 ResearchSubject's
+    ``individual``."""
+    element = {"Consent": "patient", "ResearchSubject": "individual"}.get(r["resourceType"])
+    return r.get(element or "subject", {}).get("reference", "")
 
 
 def _date(value: str) -> dt.date:
