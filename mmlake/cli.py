@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ml.cli import register as register_ml_commands
 from mmlake import paths
 from mmlake.console import console, progress_bar
 from mmlake.generate.cohort import MODALITIES, ModalityRates
@@ -201,6 +202,9 @@ def demo(
 
 # `mmlake query --as PRINCIPAL "SQL"`: governed reads of the local warehouse (mmlake/governance).
 app.command(name="query")(governance_query)
+
+# `mmlake train | evaluate | score | drift`: fusion models on gold (ml/).
+register_ml_commands(app)
 
 if __name__ == "__main__":
     app()

@@ -59,10 +59,44 @@ def _dbt_build(run: DemoRun) -> str:
     return str(run.lakehouse)
 
 
+def _train(run: DemoRun) -> str:
+    from ml.cli import quiet_mlflow
+    from ml.train import TrainConfig, train
+
+    with quiet_mlflow():
+        result = train(run.lakehouse, TrainConfig())
+    best = result.valid_auroc.get(str(result.champion), float("nan"))
+    return (
+        f"MLflow run {result.run_id[:8]}; champion {result.champion} "
+        f"(validation AUROC {best:.3f}) = model version {result.model_version}"
+    )
+
+
+def _evaluate(run: DemoRun) -> str:
+    from ml.cli import quiet_mlflow
+    from ml.evaluate import evaluate
+
+    with quiet_mlflow():
+        result = evaluate(run.lakehouse)
+    return f"{result.json_path} (+ {len(result.plots)} plots, {result.model_card.name})"
+
+
+def _score(run: DemoRun) -> str:
+    from ml.cli import quiet_mlflow
+    from ml.score import score
+
+    with quiet_mlflow():
+        result = score(run.lakehouse)
+    return f"{result.path} ({result.rows:,} patients, model version {result.model_version})"
+
+
 STEPS: tuple[Step, ...] = (
     Step("generate synthetic cohort", _generate),
     Step("ingest raw files into bronze Delta", _ingest),
     Step("dbt build (local: DuckDB + Delta)", _dbt_build),
+    Step("train fusion strategies (MLflow)", _train),
+    Step("evaluate under missingness scenarios", _evaluate),
+    Step("score patients into gold risk_scores", _score),
 )
 
 

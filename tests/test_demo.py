@@ -16,7 +16,7 @@ def test_make_demo_runs_end_to_end(tmp_path: Path) -> None:
     lakehouse, raw = tmp_path / "lakehouse", tmp_path / "raw"
     env = {**os.environ, "LAKEHOUSE_ROOT": str(lakehouse), "MMLAKE_RAW_DIR": str(raw)}
     completed = subprocess.run(
-        ["make", "--no-print-directory", "demo", "PATIENTS=40", "SEED=7"],
+        ["make", "--no-print-directory", "demo", "PATIENTS=80", "SEED=7"],
         cwd=project_root(),
         env=env,
         capture_output=True,
@@ -29,6 +29,10 @@ def test_make_demo_runs_end_to_end(tmp_path: Path) -> None:
     gold_logs = list((lakehouse / "gold").glob("*/_delta_log/00000000000000000000.json"))
     assert gold_logs, "the demo must publish gold models as Delta tables"
     assert "Demo: what ran" in completed.stdout
+    # The ML stages ran on the gold the demo built: evaluation report, risk scores, MLflow.
+    assert (lakehouse / "reports" / "evaluation.json").is_file()
+    assert (lakehouse / "gold" / "risk_scores" / "_delta_log").is_dir()
+    assert (lakehouse / "mlflow.db").is_file()
     # Nothing leaks into the repository (Spark/dbt artefacts, default data folders).
     for leak in ("metastore_db", "derby.log", "spark-warehouse"):
         assert not (project_root() / leak).exists(), leak

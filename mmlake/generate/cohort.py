@@ -30,10 +30,12 @@ import numpy as np
 
 from mmlake.generate.reference import (
     CANCER_TYPES,
+    ETHNICITIES,
     FAMILY_NAMES,
     GIVEN_NAMES_FEMALE,
     GIVEN_NAMES_MALE,
     INSTITUTIONS,
+    RACES,
     TP53_HOTSPOTS,
     CancerType,
     Driver,
@@ -117,6 +119,10 @@ class PatientRecord:
     # consent, the research study the patient is enrolled in (ResearchStudy identifier).
     research_consent: str = "active"
     study_id: str | None = None
+    # Race and ethnicity (CDC Race & Ethnicity codes, "" = not recorded): the subgroups the
+    # model evaluation reports on. Independent of the outcome: no disparity is planted.
+    race: str = ""
+    ethnicity: str = ""
 
     def has(self, modality: str) -> bool:
         """Whether this patient has data of ``modality`` in the raw files."""
@@ -243,6 +249,7 @@ def make_patient(index: int, seed: int, rates: ModalityRates) -> PatientRecord:
     )
     modalities = _choose_modalities(rates, stage, rng)
     research_consent, study_id = _research(seed, index)
+    race, ethnicity = _race_ethnicity(seed, index)
     return PatientRecord(
         index=index,
         patient_id=_uuid(rng),
@@ -272,6 +279,8 @@ def make_patient(index: int, seed: int, rates: ModalityRates) -> PatientRecord:
         institution=institution,
         research_consent=research_consent,
         study_id=study_id,
+        race=race,
+        ethnicity=ethnicity,
     )
 
 
@@ -287,6 +296,25 @@ def _research(seed: int, index: int) -> tuple[str, str | None]:
         if u_study < cumulative:
             return "active", study_id
     return "active", RESEARCH_STUDIES[-1][0]
+
+
+def _race_ethnicity(seed: int, index: int) -> tuple[str, str]:
+    """The race and ethnicity codes the chart records ("" when it records none).
+
+    Drawn on their own stream, so adding them left every earlier draw (and byte) unchanged.
+    """
+    u_race, u_ethnicity = stream_rng(seed, index, "cohort:race_ethnicity").random(2)
+    return _pick(RACES, float(u_race)), _pick(ETHNICITIES, float(u_ethnicity))
+
+
+def _pick(table: tuple[tuple[str, str, float], ...], u: float) -> str:
+    """The code whose cumulative share first exceeds ``u``; "" past the table's total share."""
+    cumulative = 0.0
+    for code, _display, share in table:
+        cumulative += share
+        if u < cumulative:
+            return code
+    return ""
 
 
 def first_line_regimen(

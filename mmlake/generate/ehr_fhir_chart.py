@@ -81,7 +81,8 @@ class Chart:
             end = dt.datetime.combine(discharge, dt.time(11, 0), fhir.CLINIC_TZ)
         else:
             end = start + dt.timedelta(minutes=int(self.rng.integers(20, 120)))
-        return self._emit(fhir.encounter(self._head(end), stay_days > 0, kind, start, end)), start
+        res = fhir.encounter(self._head(end), stay_days > 0, kind, start, end, self.p.institution)
+        return self._emit(res), start
 
     def _observe(self, enc: str, t: dt.datetime, *spec: Any, **kw: Any) -> None:
         """Observation at ``t``; ``spec`` = (loinc, category, value elements)."""

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import orjson
 
+from mmlake.generate import reference as refdata
 from mmlake.generate.cohort import PatientRecord
 from mmlake.generate.reference import CANCER_TYPES, TRAMETINIB, Loinc, Therapy
 
@@ -30,9 +31,11 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
 TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition"
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition"
 # The source hospital; ``.example.org`` is reserved (RFC 2606), so the namespace is fictional.
 FHIR_BASE = "https://ehr.riverside-cancer-center.example.org/fhir"
 MRN_SYSTEM = "https://ehr.riverside-cancer-center.example.org/fhir/sid/mrn"
+# The study sponsor (research resources). Encounters name the patient's treating institution.
 PROVIDER = "Riverside Cancer Center"
 # The clinic's wall-clock offset. Clinic hours (08:00-17:00) keep every event on the same
 # calendar date whether a reader keeps the offset or converts to UTC.
@@ -127,7 +130,11 @@ def patient(p: PatientRecord, updated: dt.datetime) -> Resource:
     """
     mrn_type = concept(coding(f"{TERMINOLOGY}/v2-0203", "MR", "Medical record number"))
     name = {"use": "official", "text": f"{p.given_name} {p.family_name}"}
-    return begin("Patient", Head(p.patient_id, p.patient_id, updated)) | {
+    res = begin("Patient", Head(p.patient_id, p.patient_id, updated))
+    recorded = (("race", p.race), ("ethnicity", p.ethnicity))
+    if extension := [us_core_category(kind, code) for kind, code in recorded if code]:
+        res["extension"] = extension  # US Core race/ethnicity, when the chart records them
+    return res | {
         "identifier": [{"use": "usual", "type": mrn_type, "system": MRN_SYSTEM, "value": p.mrn}],
         "active": True,
         "name": [name | {"family": p.family_name, "given": [p.given_name]}],
@@ -141,10 +148,29 @@ def patient(p: PatientRecord, updated: dt.datetime) -> Resource:
     }
 
 
+def us_core_category(kind: str, code: str) -> Resource:
+    """A US Core race or ethnicity extension: the CDC code and its text.
+
+    OMB categories go in ``ombCategory``, finer codes such as "Other Race" in ``detailed``; the
+    required ``text`` sub-extension repeats the display, as EHRs print it.
+    """
+    display = refdata.RACE_ETHNICITY_DISPLAY[code]
+    slot = "ombCategory" if code in refdata.OMB_CATEGORIES else "detailed"
+    parts = [
+        {"url": slot, "valueCoding": coding(refdata.RACE_ETHNICITY_SYSTEM, code, display)},
+        {"url": "text", "valueString": display},
+    ]
+    return {"url": f"{US_CORE}/us-core-{kind}", "extension": parts}
+
+
 def encounter(
-    h: Head, inpatient: bool, kind: str, start: dt.datetime, end: dt.datetime
+    h: Head, inpatient: bool, kind: str, start: dt.datetime, end: dt.datetime, provider: str
 ) -> Resource:
-    """An R4 Encounter: ``class`` is one v3 ActCode Coding (AMB/IMP), not a list as in R5."""
+    """An R4 Encounter: ``class`` is one v3 ActCode Coding (AMB/IMP), not a list as in R5.
+
+    ``serviceProvider`` names the patient's treating institution (decided in the cohort, as in
+    the DICOM headers and the notes), the site subgroup of the model evaluation.
+    """
     code, display = ("IMP", "inpatient encounter") if inpatient else ("AMB", "ambulatory")
     return begin("Encounter", h) | {
         "status": "finished",
@@ -152,7 +178,7 @@ def encounter(
         "type": [{"text": kind}],
         "subject": ref("Patient", h.patient_id),
         "period": {"start": fhir_datetime(start), "end": fhir_datetime(end)},
-        "serviceProvider": {"display": PROVIDER},
+        "serviceProvider": {"display": provider},
     }
 
 

@@ -345,3 +345,23 @@ INSTITUTIONS = (
     "St. Mary's University Hospital",
     "Lakeshore Oncology Institute",
 )
+
+# Race and ethnicity as the US Core Patient extensions carry them: codes of the CDC Race &
+# Ethnicity code system. The five OMB race categories plus "Other Race" (a detailed code, not an
+# OMB category), with shares roughly those of US cancer registries; the share left over is a
+# patient with no race (or ethnicity) recorded, as many charts have.
+RACE_ETHNICITY_SYSTEM = "urn:oid:2.16.840.1.113883.6.238"
+RACES: tuple[tuple[str, str, float], ...] = (
+    ("2106-3", "White", 0.72),
+    ("2054-5", "Black or African American", 0.12),
+    ("2028-9", "Asian", 0.06),
+    ("1002-5", "American Indian or Alaska Native", 0.01),
+    ("2076-8", "Native Hawaiian or Other Pacific Islander", 0.005),
+    ("2131-1", "Other Race", 0.035),
+)
+ETHNICITIES: tuple[tuple[str, str, float], ...] = (
+    ("2135-2", "Hispanic or Latino", 0.10),
+    ("2186-5", "Not Hispanic or Latino", 0.85),
+)
+OMB_CATEGORIES = frozenset(code for code, _, _ in RACES + ETHNICITIES) - {"2131-1"}
+RACE_ETHNICITY_DISPLAY = {code: display for code, display, _ in RACES + ETHNICITIES}

@@ -14,6 +14,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 
 from mmlake.generate.cohort import PatientRecord
+from mmlake.generate.reference import RACE_ETHNICITY_DISPLAY
 
 TRUTH_DIR = "_truth"
 
@@ -45,6 +46,9 @@ PATIENT_COLUMNS = (
     "has_wearables",
     "research_consent",
     "study_id",
+    "institution",
+    "race",
+    "ethnicity",
 )
 DIRTY_COLUMNS = ("modality", "kind", "file", "locator", "reason")
 FEATURE_COLUMNS = ("patient_id", "modality", "feature", "value")
@@ -115,6 +119,10 @@ class TruthLog:
                 *(int(p.has(m)) for m in ("ehr", "genomics", "imaging", "notes", "wearables")),
                 p.research_consent,
                 p.study_id or "",
+                p.institution,
+                # Displays of the CDC codes the Patient carries; empty when none is recorded.
+                RACE_ETHNICITY_DISPLAY.get(p.race, ""),
+                RACE_ETHNICITY_DISPLAY.get(p.ethnicity, ""),
             ]
         )
 

@@ -75,3 +75,16 @@ def warehouse(built: Built) -> Iterator[duckdb.DuckDBPyConnection]:
     """Read-only DuckDB connection to the built warehouse (gold views need the delta extension)."""
     with connect(built.warehouse, read_only=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def truth_by_key(built: Built, warehouse: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Truth rows of the EHR patients keyed by patient_key (via the identifiers table)."""
+    key_of = dict(
+        warehouse.execute(
+            "select mrn, patient_key from silver.stg_ehr__patient_identifiers"
+        ).fetchall()
+    )
+    rows = [r for r in built.truth_rows("patients.csv") if r["has_ehr"] == "1"]
+    assert rows and all(r["mrn"].upper() in key_of for r in rows)
+    return {key_of[r["mrn"].upper()]: r for r in rows}

@@ -9,26 +9,12 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
-import pytest
 
 from tests.models.conftest import Built
 
 CONSENTS = "silver.stg_ehr__research_consents"
 SUBJECTS = "silver.stg_ehr__research_subjects"
 STUDIES = {"MMLAKE-ONC-001", "MMLAKE-ONC-002"}
-
-
-@pytest.fixture(scope="module")
-def truth_by_key(built: Built, warehouse: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
-    """Truth rows of the EHR patients keyed by patient_key (via the identifiers table)."""
-    key_of = dict(
-        warehouse.execute(
-            "select mrn, patient_key from silver.stg_ehr__patient_identifiers"
-        ).fetchall()
-    )
-    rows = [r for r in built.truth_rows("patients.csv") if r["has_ehr"] == "1"]
-    assert rows and all(r["mrn"].upper() in key_of for r in rows)
-    return {key_of[r["mrn"].upper()]: r for r in rows}
 
 
 def test_every_patient_has_the_planted_consent(

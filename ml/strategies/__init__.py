@@ -1,0 +1,1 @@
+"""Fusion strategies (early, intermediate, late, attention) and their baselines."""
