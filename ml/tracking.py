@@ -25,22 +25,12 @@ TAG_STRATEGY = "mmlake.strategy"
 TAG_PARENT = "mmlake.train_run_id"  # on strategy/evaluate runs: the training run they belong to
 
 
-# mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI itself: remember what we set, so that a
-# value we exported is not mistaken for the user's choice (e.g. a second lakehouse in-process).
-_EXPORTED: dict[str, str] = {}
-
-
-def _user_setting(variable: str) -> str | None:
-    value = os.environ.get(variable)
-    return value if value and value != _EXPORTED.get(variable) else None
-
-
 def tracking_uri(lakehouse: Path) -> str:
-    return _user_setting("MLFLOW_TRACKING_URI") or f"sqlite:///{lakehouse.resolve()}/mlflow.db"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{lakehouse.resolve()}/mlflow.db"
 
 
 def registry_uri(lakehouse: Path) -> str:
-    return _user_setting("MLFLOW_REGISTRY_URI") or tracking_uri(lakehouse)
+    return os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri(lakehouse)
 
 
 def registered_model_name() -> str:
@@ -51,13 +41,17 @@ def configure(lakehouse: Path) -> str:
     """Point MLflow at the lakehouse store; create the experiment; return its id."""
     import mlflow
 
-    user_store = _user_setting("MLFLOW_TRACKING_URI") is not None
-    uri, registry = tracking_uri(lakehouse), registry_uri(lakehouse)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(registry)
-    for variable, value in (("MLFLOW_TRACKING_URI", uri), ("MLFLOW_REGISTRY_URI", registry)):
-        if os.environ.get(variable) == value:
-            _EXPORTED[variable] = value
+    user_store = bool(os.environ.get("MLFLOW_TRACKING_URI"))
+    before = {v: os.environ.get(v) for v in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(tracking_uri(lakehouse))
+    mlflow.set_registry_uri(registry_uri(lakehouse))
+    # MLflow exports the URIs to the environment (for its subprocesses); restore the user's own
+    # setting, so that a later call for another lakehouse is not mistaken for a user's choice.
+    for variable, value in before.items():
+        if value is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = value
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if experiment is not None:
         return experiment.experiment_id

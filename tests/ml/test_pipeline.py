@@ -131,7 +131,10 @@ def test_score_writes_risk_scores_once_per_model_and_gold_version(ml_cohort, tra
         second = score(ml_cohort.lakehouse)
     assert first.model_version == second.model_version == trained.model_version
     with connect() as con:
-        rows = con.sql(f"select * from delta_scan('{first.path}')").df()
+        rows = con.sql(
+            "select * from delta_scan(?) where model_version = ? and gold_version = 0",
+            params=[str(first.path), first.model_version],
+        ).df()
     gold = load_gold(ml_cohort.lakehouse).frame
     assert len(rows) == len(gold) == rows["patient_key"].nunique()
     assert rows["score"].between(0, 1).all()
