@@ -15,6 +15,8 @@ from mmlake.generate.cohort import MODALITIES, ModalityRates
 from mmlake.governance.cli import app as governance_app
 from mmlake.governance.cli import query as governance_query
 from mmlake.nlp.cli import app as nlp_app
+from mmlake.similar.cli import app as similar_app
+from mmlake.tumor_board.cli import app as tumor_board_app
 
 app = typer.Typer(
     name="mmlake",
@@ -31,6 +33,8 @@ app = typer.Typer(
 
 app.add_typer(nlp_app, name="nlp")
 app.add_typer(governance_app, name="governance")
+app.add_typer(similar_app, name="similar")
+app.add_typer(tumor_board_app, name="tumor-board")
 
 PatientsOpt = Annotated[int, typer.Option("--patients", "-n", min=1, help="Cohort size.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")]

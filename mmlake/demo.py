@@ -90,6 +90,45 @@ def _score(run: DemoRun) -> str:
     return f"{result.path} ({result.rows:,} patients, model version {result.model_version})"
 
 
+def _similar(run: DemoRun) -> str:
+    from mmlake.similar import build
+
+    result = build(run.lakehouse, k=10)
+    rows = ", ".join(f"{mode} {n:,}" for mode, n in result.rows.items())
+    return f"{result.path} ({rows} neighbour rows)"
+
+
+# The demo renders pages for a sample, as the oncologist a tumor board would seat.
+BOARD_PRINCIPAL = "oncologist@mmlake.local"
+BOARD_SAMPLE = 12
+
+
+def _board_sample(lakehouse: Path) -> list[str]:
+    """Highest-risk patients plus those with the fewest modalities (absent-modality pages)."""
+    from mmlake.duckdb_ext import connect
+
+    scores = lakehouse / "gold" / "risk_scores"
+    with connect() as con:
+        ranked = con.sql(
+            "select patient_key, score, n_modalities from delta_scan(?) "
+            "qualify row_number() over (partition by patient_key order by scored_at desc) = 1",
+            params=[str(scores)],
+        ).fetchall()
+    by_risk = [k for k, _, _ in sorted(ranked, key=lambda r: -r[1])]
+    by_sparsity = [k for k, _, _ in sorted(ranked, key=lambda r: (r[2], r[0]))]
+    sample = list(dict.fromkeys(by_risk[: BOARD_SAMPLE - 2] + by_sparsity[:2]))
+    return sample[:BOARD_SAMPLE]
+
+
+def _tumor_board(run: DemoRun) -> str:
+    from mmlake.tumor_board import default_output, render_pages
+
+    pages = render_pages(
+        run.lakehouse, BOARD_PRINCIPAL, _board_sample(run.lakehouse), default_output(run.lakehouse)
+    )
+    return f"{pages.index} ({len(pages)} pages as {BOARD_PRINCIPAL})"
+
+
 STEPS: tuple[Step, ...] = (
     Step("generate synthetic cohort", _generate),
     Step("ingest raw files into bronze Delta", _ingest),
@@ -97,6 +136,8 @@ STEPS: tuple[Step, ...] = (
     Step("train fusion strategies (MLflow)", _train),
     Step("evaluate under missingness scenarios", _evaluate),
     Step("score patients into gold risk_scores", _score),
+    Step("similar-case index and gold similar_cases", _similar),
+    Step("tumor-board evidence pages", _tumor_board),
 )
 
 

@@ -33,6 +33,10 @@ def test_make_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (lakehouse / "reports" / "evaluation.json").is_file()
     assert (lakehouse / "gold" / "risk_scores" / "_delta_log").is_dir()
     assert (lakehouse / "mlflow.db").is_file()
+    # The clinician-facing outputs: similar cases and a sample of tumor-board pages.
+    assert (lakehouse / "gold" / "similar_cases" / "_delta_log").is_dir()
+    board = lakehouse / "reports" / "tumor_board"
+    assert (board / "index.html").is_file() and len(list(board.glob("*.html"))) > 1
     # Nothing leaks into the repository (Spark/dbt artefacts, default data folders).
     for leak in ("metastore_db", "derby.log", "spark-warehouse"):
         assert not (project_root() / leak).exists(), leak

@@ -24,7 +24,7 @@ import datetime as dt
 import math
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -123,6 +123,14 @@ class PatientRecord:
     # model evaluation reports on. Independent of the outcome: no disparity is planted.
     race: str = ""
     ethnicity: str = ""
+    # A planted near-duplicate: the earlier patient this one was drawn as a "near twin" of
+    # (same cancer, stage, driver and modalities; latent factors within small noise), so that
+    # similar-case search has a known nearest neighbour. None for everyone else.
+    twin_of: PatientRecord | None = None
+    # Brain metastases at diagnosis (truth): told only by the notes (MRI brain in the consult),
+    # the notes-only fact of the trial-eligibility criteria. Drawn after any near-twin
+    # substitution, on the stream of the patient whose disease the record carries.
+    brain_metastases: bool = False
 
     def has(self, modality: str) -> bool:
         """Whether this patient has data of ``modality`` in the raw files."""
@@ -202,7 +210,125 @@ def _choose_modalities(
 
 
 def make_patient(index: int, seed: int, rates: ModalityRates) -> PatientRecord:
-    """Draw patient ``index`` of the cohort for ``seed``."""
+    """Draw patient ``index`` of the cohort for ``seed`` (a near twin for about 3% of them)."""
+    patient = _draw_patient(index, seed, rates)
+    source = _twin_source(index, seed, rates)
+    patient = patient if source is None else _near_twin(patient, source, seed)
+    return replace(patient, brain_metastases=_brain_metastases(seed, patient))
+
+
+# Share of patients with brain metastases at diagnosis, by (cancer, stage): common in stage IV
+# lung cancer and melanoma, occasional in stage IV breast and colorectal cancer.
+BRAIN_METASTASIS_RATES: dict[tuple[str, int], float] = {
+    ("nsclc", 4): 0.25,
+    ("melanoma", 4): 0.25,
+    ("breast", 4): 0.10,
+    ("colorectal", 4): 0.05,
+}
+
+
+def _brain_metastases(seed: int, patient: PatientRecord) -> bool:
+    """Whether the patient has brain metastases at diagnosis (own stream; a twin's source's)."""
+    rate = BRAIN_METASTASIS_RATES.get((patient.cancer.key, patient.stage), 0.0)
+    owner = patient.twin_of.index if patient.twin_of is not None else patient.index
+    return bool(stream_rng(seed, owner, "cohort:brain_metastases").random() < rate)
+
+
+# Planted near-duplicates for similar-case search (docs/synthetic_cohort.md "Near twins").
+# Decided on their own streams, so every other patient keeps its bytes.
+TWIN_RATE = 0.03
+TWIN_LATENT_SD = 0.05
+_TWIN_TRIES = 20
+
+
+def _is_twin(seed: int, index: int) -> bool:
+    return index > 0 and stream_rng(seed, index, "cohort:twin").random() < TWIN_RATE
+
+
+def _twin_source(index: int, seed: int, rates: ModalityRates) -> PatientRecord | None:
+    """The earlier, imaged, non-twin patient that ``index`` is a near twin of (or None)."""
+    if not _is_twin(seed, index):
+        return None
+    rng = stream_rng(seed, index, "cohort:twin:source")
+    for _ in range(_TWIN_TRIES):
+        candidate = int(rng.integers(0, index))
+        if _is_twin(seed, candidate):
+            continue
+        source = _draw_patient(candidate, seed, rates)
+        if source.has("imaging"):
+            return source
+    return None
+
+
+def _near_twin(patient: PatientRecord, source: PatientRecord, seed: int) -> PatientRecord:
+    """``patient``'s identity and calendar with ``source``'s disease, within small noise.
+
+    Everything the modalities observe about the disease (cancer, stage, driver, latent
+    factors, ECOG, regimen, institution, which modalities exist) follows the source, so the
+    twin's lesion, labs, notes and activity nearly match; the outcome is re-drawn from the
+    documented model so the label stays calibrated.
+    """
+    rng = stream_rng(seed, patient.index, "cohort:twin:draw")
+    src = source.latent
+    noise = rng.normal(0.0, TWIN_LATENT_SD, 6)
+    latent = Latent(
+        *(
+            float(v + e)
+            for v, e in zip(
+                (
+                    src.burden,
+                    src.heterogeneity,
+                    src.symptoms,
+                    src.frailty,
+                    src.activity_decline,
+                    src.nutrition,
+                ),
+                noise,
+                strict=True,
+            )
+        )
+    )
+    age = int(np.clip(source.age_at_diagnosis + int(rng.integers(-3, 4)), 22, 92))
+    birth_date = patient.diagnosis_date - dt.timedelta(
+        days=int(age * 365.25 + rng.integers(0, 365))
+    )
+    given = GIVEN_NAMES_FEMALE if source.sex == "female" else GIVEN_NAMES_MALE
+    risk = _logistic(
+        progression_logit(
+            source.cancer, source.stage, latent, source.driver, source.targeted_therapy, source.tp53
+        )
+    )
+    label = int(rng.random() < risk)
+    progression_date = (
+        patient.diagnosis_date + dt.timedelta(days=int(rng.integers(45, FOLLOW_UP_DAYS)))
+        if label
+        else None
+    )
+    return replace(
+        patient,
+        given_name=str(rng.choice(given)),
+        sex=source.sex,
+        birth_date=birth_date,
+        cancer=source.cancer,
+        stage=source.stage,
+        age_at_diagnosis=age,
+        latent=latent,
+        driver=source.driver,
+        targeted_therapy=source.targeted_therapy,
+        ecog=source.ecog,
+        label=label,
+        progression_date=progression_date,
+        risk=risk,
+        modalities=source.modalities,
+        tp53=source.tp53,
+        regimen=source.regimen,
+        institution=source.institution,
+        twin_of=source,
+    )
+
+
+def _draw_patient(index: int, seed: int, rates: ModalityRates) -> PatientRecord:
+    """Draw patient ``index`` from its own streams, before any near-twin substitution."""
     rng = stream_rng(seed, index, "cohort")
     cancer = CANCER_TYPES[
         int(rng.choice(len(CANCER_TYPES), p=[c.prevalence for c in CANCER_TYPES]))

@@ -119,7 +119,11 @@ def plan_studies(seed: int, patient: PatientRecord, image_size: int) -> list[Stu
     """The imaging studies of ``patient`` (empty when it has no imaging)."""
     if not patient.has(MODALITY):
         return []
-    rng = stream_rng(seed, patient.index, "imaging:plan")
+    # A planted near twin is scanned like its source (same habitus, organ, field of view and
+    # lesion placement); its lesion size and texture follow its own, nearly equal, latent
+    # factors and its pixels get their own noise, so the scans nearly but not exactly match.
+    twin = patient.twin_of
+    rng = stream_rng(seed, patient.index if twin is None else twin.index, "imaging:plan")
     cancer = patient.cancer
     anatomy = ANATOMIES[cancer.body_part]
     # The treating institution is decided in the cohort, so EHR, notes and DICOM agree on it.
@@ -332,8 +336,11 @@ class ImagingWriter:
             return
         # One stream for every truncation decision of the patient, drawn file by file.
         dirty_rng = stream_rng(self.ctx.seed, patient.index, "imaging:dirty")
+        # A near twin shares its source's acquisition noise too (see plan_studies): only its
+        # lesion's size and texture, from its own latent factors, tell the two scans apart.
+        pixels = patient.index if patient.twin_of is None else patient.twin_of.index
         for plan in plans:
-            rng = stream_rng(self.ctx.seed, patient.index, f"imaging:pixels:{plan.ordinal}")
+            rng = stream_rng(self.ctx.seed, pixels, f"imaging:pixels:{plan.ordinal}")
             anatomy = ANATOMIES[plan.body_part]
             values, mask = render(anatomy, plan.geometry, plan.habitus, plan.lesion, rng)
             if plan.ordinal == 0:

@@ -125,6 +125,7 @@ class NotesWriter:
         # The imaging writer's own plan: report dates, accessions and sizes match the DICOM.
         studies = plan_studies(ctx.seed, patient, ctx.image_size)
         st = Story(patient, stream_rng(ctx.seed, patient.index, "notes:text"), studies)
+        st.brain_rng = stream_rng(ctx.seed, patient.index, "notes:brain_metastases")
         dirty_rng = stream_rng(ctx.seed, patient.index, "notes:dirty")
         plan = _plan(st)
         affirmed: set[str] = set()

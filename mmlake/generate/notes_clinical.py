@@ -39,6 +39,55 @@ _SUPPORTIVE = {
 }
 
 
+# The staging brain MRI as the consult words it (brain metastases: the notes-only fact of the
+# trial criteria). Negative and "rule out" wordings are what a screening query must not misread.
+_BRAIN_AFFIRMED = (
+    "Staging MRI brain shows {n} enhancing {0}, the largest {mm} mm.",
+    "MRI brain demonstrates {n} ring-enhancing {0} with surrounding edema, up to {mm} mm.",
+)
+_BRAIN_SOLITARY = "MRI brain shows a solitary enhancing {0}, {mm} mm."
+_BRAIN_NEGATED = (
+    "MRI brain: no evidence of {0}.",
+    "Brain MRI is negative for {0}.",
+    "No evidence of {0} on MRI brain.",
+)
+_BRAIN_UNCERTAIN = "MRI brain ordered to rule out {0}."
+# Chance that a patient WITHOUT brain metastases has a negative MRI, or only an ordered one,
+# documented in the consult, by stage (screening MRIs are for advanced disease).
+_BRAIN_NEGATIVE_RATE = {4: 0.6, 3: 0.35}
+_BRAIN_RULE_OUT_RATE = {4: 0.2, 3: 0.1}
+
+
+def brain_mri(st: Story, b: NoteBuilder) -> None:
+    """The consult's brain-MRI sentence: affirmed, negative, "rule out" or none.
+
+    Drawn on ``st.brain_rng`` only, so every other sentence of the note keeps its draws.
+    """
+    p, rng = st.p, st.brain_rng
+    if rng is None or p.cancer.key == "glioblastoma":  # a primary brain tumour: not metastases
+        return
+    if p.brain_metastases:
+        n = int(rng.integers(1, 5))
+        mm = str(int(rng.integers(4, 19)))
+        if n == 1:
+            surface = "brain metastasis"
+            b.say(_BRAIN_SOLITARY, Concept(surface, "brain metastases", "diagnosis"), mm=mm)
+            return
+        frame = pick(rng, _BRAIN_AFFIRMED)
+        count = ("two", "three", "multiple")[n - 2]
+        b.say(frame, Concept("brain metastases", "brain metastases", "diagnosis"), n=count, mm=mm)
+        return
+    u = rng.random()
+    negative = _BRAIN_NEGATIVE_RATE.get(p.stage, 0.1)
+    if u < negative:
+        surface = pick(rng, ("brain metastases", "brain metastasis", "brain mets"))
+        concept = Concept(surface, "brain metastases", "diagnosis", negated=True)
+        b.say(pick(rng, _BRAIN_NEGATED), concept)
+    elif u < negative + _BRAIN_RULE_OUT_RATE.get(p.stage, 0.05):
+        concept = Concept("brain metastases", "brain metastases", "diagnosis", uncertain=True)
+        b.say(_BRAIN_UNCERTAIN, concept)
+
+
 def write_consult(st: Story, b: NoteBuilder) -> None:
     p, rng, ct = st.p, st.rng, st.cancer
     b.start("CHIEF COMPLAINT")
@@ -63,6 +112,7 @@ def write_consult(st: Story, b: NoteBuilder) -> None:
         st.say(b, "driver_none", neg("actionable alterations", "actionable driver mutation"))
     else:
         st.say(b, "driver_pending")
+    brain_mri(st, b)
     b.start("PAST MEDICAL HISTORY")
     for concept in comorbid:
         b.line("- {0}", concept)

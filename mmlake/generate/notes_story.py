@@ -100,6 +100,8 @@ class Story:
         self.pool = [s for s in SYMPTOMS if s.concept not in self.affirmed]  # for distractors
         self.onset: dict[str, int] = {}
         self.weight = float(np.clip(rng.normal(75, 13), 42, 140))  # baseline kg, per visit noise
+        # The brain-MRI finding's own stream (set by the writer), so planting it moved no draw.
+        self.brain_rng: np.random.Generator | None = None
 
     def _first_line(self) -> tuple[list[str], list[str]]:
         """(standard drugs, matched targeted drugs), as the EHR prescribes them."""

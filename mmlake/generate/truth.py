@@ -49,9 +49,12 @@ PATIENT_COLUMNS = (
     "institution",
     "race",
     "ethnicity",
+    "brain_metastases",
 )
 DIRTY_COLUMNS = ("modality", "kind", "file", "locator", "reason")
 FEATURE_COLUMNS = ("patient_id", "modality", "feature", "value")
+# Planted near-duplicates (cohort.TWIN_RATE): the nearest case similar-case search must find.
+SIMILAR_PAIR_COLUMNS = ("patient_id", "mrn", "twin_of_patient_id", "twin_of_mrn")
 MENTION_COLUMNS = (
     "note_id",
     "patient_id",
@@ -78,6 +81,7 @@ class TruthLog:
         self._dirty = self._open("dirty_records.csv", DIRTY_COLUMNS)
         self._features = self._open("features.csv", FEATURE_COLUMNS)
         self._mentions = self._open("note_mentions.csv", MENTION_COLUMNS)
+        self._pairs = self._open("similar_pairs.csv", SIMILAR_PAIR_COLUMNS)
         self.dirty_counts: dict[tuple[str, str], int] = {}
 
     def _open(self, name: str, columns: tuple[str, ...]) -> Any:
@@ -123,8 +127,11 @@ class TruthLog:
                 # Displays of the CDC codes the Patient carries; empty when none is recorded.
                 RACE_ETHNICITY_DISPLAY.get(p.race, ""),
                 RACE_ETHNICITY_DISPLAY.get(p.ethnicity, ""),
+                int(p.brain_metastases),  # told by the notes only (trial eligibility)
             ]
         )
+        if p.twin_of is not None:
+            self._pairs.writerow([p.patient_id, p.mrn, p.twin_of.patient_id, p.twin_of.mrn])
 
     def dirty(self, modality: str, kind: str, file: str, locator: str, reason: str) -> None:
         """Record a record corrupted on purpose; ``file`` is relative to the output root."""

@@ -66,20 +66,7 @@ ecog_values as (
     select
         patient_key,
         effective_date,
-        cast(
-            coalesce(
-                value_integer,
-                value_quantity,
-                case value_code
-                    when 'LA9622-7' then 0
-                    when 'LA9623-5' then 1
-                    when 'LA9624-3' then 2
-                    when 'LA9625-0' then 3
-                    when 'LA9626-8' then 4
-                    when 'LA9627-6' then 5
-                end
-            ) as int
-        ) as ecog,
+        cast({{ ecog_score() }} as int) as ecog,
         row_number() over (
             partition by patient_key
             order by effective_at desc, observation_id desc
