@@ -179,6 +179,11 @@ def ingest(
         raise typer.BadParameter(str(error)) from error
     except KeyboardInterrupt:
         console.print("stopped watching")
+    except RuntimeError as error:
+        # Ctrl-C while DuckDB scans the ledger surfaces as "Query interrupted" caused by it.
+        if not isinstance(error.__cause__, KeyboardInterrupt):
+            raise
+        console.print("stopped watching")
     if quarantined:
         raise typer.Exit(3)
 

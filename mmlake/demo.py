@@ -104,9 +104,21 @@ BOARD_SAMPLE = 12
 
 
 def _board_sample(lakehouse: Path) -> list[str]:
-    """Highest-risk patients plus those with the fewest modalities (absent-modality pages)."""
+    """Highest-risk patients plus those with the fewest modalities (absent-modality pages),
+    among the patients the board's principal may see (consent and study row filters)."""
     from mmlake.duckdb_ext import connect
+    from mmlake.governance.query import governed_read
 
+    visible = (
+        governed_read(
+            BOARD_PRINCIPAL,
+            "select patient_key from patient_multimodal",
+            lakehouse,
+            via="mmlake demo",
+        )
+        .table.column("patient_key")
+        .to_pylist()
+    )
     scores = lakehouse / "gold" / "risk_scores"
     with connect() as con:
         ranked = con.sql(
@@ -114,6 +126,7 @@ def _board_sample(lakehouse: Path) -> list[str]:
             "qualify row_number() over (partition by patient_key order by scored_at desc) = 1",
             params=[str(scores)],
         ).fetchall()
+    ranked = [row for row in ranked if row[0] in set(visible)]
     by_risk = [k for k, _, _ in sorted(ranked, key=lambda r: -r[1])]
     by_sparsity = [k for k, _, _ in sorted(ranked, key=lambda r: (r[2], r[0]))]
     sample = list(dict.fromkeys(by_risk[: BOARD_SAMPLE - 2] + by_sparsity[:2]))

@@ -1,10 +1,10 @@
-"""The whole SQL graph on the `spark` target, from the same bronze as the local build.
+"""The whole dbt graph on the `spark` target, from the same bronze as the local build.
 
 Spark has no Delta jars here, so the local lakehouse's bronze is mirrored as parquet
-(mmlake/bronze_mirror.py) and `dbt build --target spark` runs on a local Spark session in a
-subprocess. dbt-spark cannot run Python models in session mode; they and their descendants are
-excluded here (and named in the assertion message), everything else must build, pass its dbt
-tests and produce the same rows as DuckDB.
+(mmlake/bronze_mirror.py) and the graph is built on a local Spark session in a subprocess by
+`python -m mmlake.spark_python_models build --target spark`: dbt builds the SQL models, the
+bridge runs the Python models (which dbt-spark cannot run in session mode) in the same
+SparkSession. Every model must build, pass its dbt tests and produce the same rows as DuckDB.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 
 from mmlake.bronze_mirror import mirror_bronze_as_parquet
 from mmlake.duckdb_ext import connect
+from mmlake.spark_python_models import BRIDGE_RESULTS
 from tests.models.conftest import Built
 
 pytestmark = [
@@ -33,6 +34,20 @@ def _manifest_nodes(built: Built) -> dict[str, dict]:
     return json.loads(manifest.read_text(encoding="utf-8"))["nodes"]
 
 
+def _model_descendants(built: Built, roots: list[str]) -> set[str]:
+    """Models downstream of ``roots`` in the local manifest."""
+    manifest = built.lakehouse / "dbt" / "target" / "manifest.json"
+    child_map = json.loads(manifest.read_text(encoding="utf-8"))["child_map"]
+    found: set[str] = set()
+    stack = list(roots)
+    while stack:
+        for child in child_map.get(stack.pop(), []):
+            if child.startswith("model.") and child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
 def _spark_rows(lakehouse: Path, schema: str, name: str) -> int:
     folder = lakehouse / "spark" / "warehouse" / f"{schema}.db" / name
     # rglob: partitioned tables keep their files under <column>=<value>/ folders.
@@ -43,34 +58,45 @@ def _spark_rows(lakehouse: Path, schema: str, name: str) -> int:
         return conn.execute("select count(*) from read_parquet(?)", [files]).fetchone()[0]
 
 
-def test_sql_models_build_on_spark_with_the_same_rows(built: Built, tmp_path: Path) -> None:
+def test_whole_graph_builds_on_spark_with_the_same_rows(built: Built, tmp_path: Path) -> None:
     if os.environ.get("MMLAKE_TEST_SELECT"):
         pytest.skip("the local build was restricted with MMLAKE_TEST_SELECT")
     nodes = _manifest_nodes(built)
-    python_models = sorted(
-        n["name"]
-        for n in nodes.values()
-        if n["resource_type"] == "model" and n["language"] == "python"
-    )
+    all_models = {uid for uid, n in nodes.items() if n["resource_type"] == "model"}
+    python_models = sorted(uid for uid in all_models if nodes[uid]["language"] == "python")
     spark_lake = tmp_path / "spark_lakehouse"
     mirror_bronze_as_parquet(built.lakehouse, spark_lake)
-    args = [sys.executable, "-m", "mmlake.dbt_runner", "build", "--target", "spark"]
-    if python_models:
-        args += ["--exclude", *(f"{name}+" for name in python_models)]
+    args = [sys.executable, "-m", "mmlake.spark_python_models", "build", "--target", "spark"]
     env = {**os.environ, "LAKEHOUSE_ROOT": str(spark_lake)}
     env.pop("MMLAKE_TARGET", None)
     env.pop("MMLAKE_PSEUDONYM_KEY", None)  # the mirrored key file must give the same keys
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
 
-    built_on_spark = json.loads(
-        (spark_lake / "dbt" / "target" / "run_results.json").read_text(encoding="utf-8")
-    )["results"]
-    models = [r["unique_id"] for r in built_on_spark if r["unique_id"].startswith("model.")]
-    assert len(models) >= 10, f"too few models built on Spark: {models}"
+    report = json.loads(
+        (spark_lake / "dbt" / "target" / BRIDGE_RESULTS).read_text(encoding="utf-8")
+    )
+    bridged = [m["unique_id"] for m in report["python_models"]]
+    assert bridged == python_models
+    for uid in bridged:  # the build log names every model that went through the bridge
+        assert f"from {uid} in the dbt SparkSession" in done.stdout
+    # Exposures report "no-op"; anything else must have built or passed.
+    ok = {"success", "pass", "no-op"}
+    failed = [r for r in report["dbt_results"] if r["status"] not in ok]
+    assert not failed, f"dbt nodes not successful on Spark: {failed}"
+    by_dbt = {r["unique_id"] for r in report["dbt_results"] if r["unique_id"].startswith("model.")}
+    assert not by_dbt & set(bridged)
+    assert by_dbt | set(bridged) == all_models, (
+        f"models not built on Spark: {sorted(all_models - by_dbt - set(bridged))}"
+    )
+    # The Python models' descendants were built after them, by dbt (features_notes at least).
+    descendants = _model_descendants(built, bridged)
+    assert descendants, "the Python models should have descendants to build on Spark"
+    assert descendants <= by_dbt
+
     mismatches = []
     with connect(built.warehouse, read_only=True) as duck:
-        for unique_id in models:
+        for unique_id in sorted(all_models):
             node = nodes[unique_id]
             if node["config"].get("materialized") in {"view", "ephemeral"}:
                 continue

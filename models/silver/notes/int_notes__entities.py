@@ -74,5 +74,9 @@ def model(dbt: Any, session: Any) -> Any:
     schema = _arrow_schema()
     table = pa.Table.from_pylist(rows, schema=schema)
     if hasattr(session, "createDataFrame"):  # Spark: hand back a Spark DataFrame
-        return session.createDataFrame(table.to_pandas())
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        # The schema is given, not inferred: Spark cannot infer one from zero rows (a cohort
+        # without notes), and inference would widen int32 offsets to bigint.
+        return session.createDataFrame(table.to_pandas(), schema=from_arrow_schema(schema))
     return table

@@ -1,0 +1,1 @@
+"""Tests of the Spark Declarative Pipeline definitions under pipelines/."""
