@@ -28,3 +28,14 @@
 {% macro trials_ecog_score(obs) -%}
     cast({{ ecog_score(obs) }} as double)
 {%- endmacro %}
+
+{#- The record that decides a criterion, joined to `screened`: `hits` holds the matching records
+    of each patient and criterion ranked by `hit_rank`, 1 being the one reported as evidence.
+    A left join, so a criterion without a matching record keeps its row (and null evidence). -#}
+{% macro trials_deciding_record(hits, alias) -%}
+    left join {{ hits }} as {{ alias }}
+        on
+            screened.patient_key = {{ alias }}.patient_key
+            and screened.criterion_id = {{ alias }}.criterion_id
+            and {{ alias }}.hit_rank = 1
+{%- endmacro %}

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mmlake.generate import ehr_fhir_codes as clinical
 from mmlake.generate import ehr_fhir_imaging as imaging
 from mmlake.generate import ehr_fhir_resources as fhir
 from mmlake.generate import reference as refdata
@@ -96,9 +97,9 @@ class Chart:
 
     def build(self) -> None:
         p, rng = self.p, self.rng
-        site = fhir.BODY_SITE[p.cancer.key]
+        site = clinical.BODY_SITE[p.cancer.key]
         enc, t = self._visit(-int(rng.integers(2, 15)), "Diagnostic procedure visit")
-        self._procedure(enc, t, fhir.BIOPSY, site)
+        self._procedure(enc, t, clinical.BIOPSY, site)
         self._diagnose(*self._visit(0, "Oncology consultation"))
         for study in self.studies:  # staging (and restaging): the studies held as DICOM
             enc, t = self._visit(imaging.started(study), "Diagnostic imaging")
@@ -111,7 +112,7 @@ class Chart:
         if (p.stage <= 2 and not glioblastoma) or (glioblastoma and rng.random() < 0.7):
             day = int(rng.integers(1, 11) if glioblastoma else rng.integers(7, 36))
             enc, t = self._visit(day, "Surgical admission", stay_days=int(rng.integers(1, 7)))
-            self._procedure(enc, t + dt.timedelta(hours=2), fhir.RESECTION, site)
+            self._procedure(enc, t + dt.timedelta(hours=2), clinical.RESECTION, site)
         self._treat(int(rng.integers(14, 31)), glioblastoma)
         if p.targeted_therapy and p.driver is not None and p.driver.therapy is not None:
             # Started once the sequencing report is back, a few weeks after diagnosis.
@@ -124,7 +125,7 @@ class Chart:
         self._emit(fhir.patient(p, self.latest), protected=True)
         self.features |= {
             "stage": p.stage,
-            "age_at_diagnosis": fhir.age_on(p.birth_date, p.diagnosis_date),
+            "age_at_diagnosis": clinical.age_on(p.birth_date, p.diagnosis_date),
             "ecog": p.ecog,
             "targeted_therapy": int(p.targeted_therapy),
         }
@@ -133,10 +134,14 @@ class Chart:
         """Cancer Condition with its stage, the problem list, baseline labs, ECOG and vitals."""
         p, rng, c = self.p, self.rng, self.p.cancer
         if c.key == "glioblastoma":  # no AJCC stage: the WHO CNS grade stands in
-            summary = fhir.concept(fhir.coding(fhir.SNOMED, *fhir.WHO_GRADE_4), text="WHO grade 4")
+            summary = fhir.concept(
+                fhir.coding(fhir.SNOMED, *clinical.WHO_GRADE_4), text="WHO grade 4"
+            )
         else:
             text = f"Stage {_ROMAN[p.stage]}{rng.choice(_SUBSTAGES[p.stage])}"
-            summary = fhir.concept(fhir.coding(fhir.SNOMED, *fhir.STAGE_SNOMED[p.stage]), text=text)
+            summary = fhir.concept(
+                fhir.coding(fhir.SNOMED, *clinical.STAGE_SNOMED[p.stage]), text=text
+            )
         stage_obs = new_uuid(self._ids)
         stage = {
             "summary": summary,
@@ -159,9 +164,9 @@ class Chart:
         # Comorbidity rates of an older oncology population; COPD tracks smoking (lung cancer).
         age = p.age_at_diagnosis
         rates = (
-            (fhir.HYPERTENSION, float(np.clip(0.45 + 0.008 * (age - 63), 0.15, 0.75))),
-            (fhir.TYPE_2_DIABETES, float(np.clip(0.20 + 0.004 * (age - 63), 0.05, 0.35))),
-            (fhir.COPD, 0.35 if c.key == "nsclc" else 0.08),
+            (clinical.HYPERTENSION, float(np.clip(0.45 + 0.008 * (age - 63), 0.15, 0.75))),
+            (clinical.TYPE_2_DIABETES, float(np.clip(0.20 + 0.004 * (age - 63), 0.05, 0.35))),
+            (clinical.COPD, 0.35 if c.key == "nsclc" else 0.08),
         )
         n_comorbid = 0
         for (icd, sct, text), rate in rates:
@@ -232,7 +237,7 @@ class Chart:
         regimen = p.regimen
         for therapy in regimen:
             self._prescribe(enc, t, day, therapy)
-        kinds = {fhir.DOSING[d.name][0] for d in regimen}
+        kinds = {clinical.DOSING[d.name][0] for d in regimen}
         emetogenic = "iv" in kinds or glioblastoma
         if rng.random() < (0.6 if emetogenic else 0.1):
             reason = "Chemotherapy-induced nausea and vomiting prophylaxis"
@@ -241,7 +246,7 @@ class Chart:
             reason = "Peritumoral cerebral edema" if glioblastoma else "Antiemetic premedication"
             self._prescribe(enc, t, day, refdata.DEXAMETHASONE, reason=reason)
         if glioblastoma:  # 60 Gy in 30 fractions, starting with temozolomide
-            self._procedure(*self._visit(day, "Radiation oncology"), fhir.RADIOTHERAPY, "Brain")
+            self._procedure(*self._visit(day, "Radiation oncology"), clinical.RADIOTHERAPY, "Brain")
         if kinds & {"iv", "io"}:
             cycle = 14 if p.cancer.key == "colorectal" else 21
             for k in range(1, 6):  # cycles 2-6: visits that no other record points to
@@ -264,8 +269,8 @@ class Chart:
         A cytotoxic dose reduction is a new order pointing at the stopped one (priorPrescription).
         """
         rng = self.rng
-        kind, sig = fhir.DOSING[drug.name]
-        end = day + fhir.COURSE_OVERRIDE.get(drug.name, fhir.COURSE_DAYS[kind])
+        kind, sig = clinical.DOSING[drug.name]
+        end = day + clinical.COURSE_OVERRIDE.get(drug.name, clinical.COURSE_DAYS[kind])
         stop = (self.prog_day, "Disease progression") if reason is None and self.prog_day else None
         if kind == "io" and rng.random() < 0.08:
             toxicity = day + int(rng.integers(40, 200))
@@ -326,9 +331,9 @@ class Chart:
             status = refdata.STATUS_WORSENED if self._progressed(day) else refdata.STATUS_STABLE
             if status is refdata.STATUS_STABLE and rng.random() < 0.3:
                 status = refdata.STATUS_IMPROVED
-            evidence = fhir.EVIDENCE_IMAGING
+            evidence = clinical.EVIDENCE_IMAGING
             if day != self.prog_day and rng.random() < 0.25:
-                evidence = fhir.EVIDENCE_EXAM
+                evidence = clinical.EVIDENCE_EXAM
             self._observe(
                 enc,
                 t,

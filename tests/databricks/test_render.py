@@ -27,6 +27,14 @@ from tests.governance.test_unity_catalog_render import (
     repo_policy,
 )
 
+# Environment of the Python model's submission config (models/silver/notes/_notes__models.yml).
+PYTHON_MODEL_ENV = (
+    "MMLAKE_PYTHON_MODEL_SUBMISSION",
+    "DATABRICKS_CLUSTER_ID",
+    "MMLAKE_PYTHON_MODEL_PACKAGES",
+    "MMLAKE_PYTHON_MODEL_LIBS",
+)
+
 # The silver EHR model, a gold features model with masks and row filters.
 REPRESENTATIVE = ("stg_ehr__patients", "features_genomics")
 RENDER_ALL = """
@@ -55,6 +63,9 @@ def lakehouse_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.setenv("LAKEHOUSE_ROOT", str(root))
         for key, value in PLACEHOLDER_WORKSPACE.items():
             mp.setenv(key, value)
+        # The Python model's submission settings fall back to their defaults.
+        for key in PYTHON_MODEL_ENV:
+            mp.delenv(key, raising=False)
         yield root
 
 
@@ -112,6 +123,12 @@ def test_python_nlp_model_is_configured_for_delta_in_the_silver_schema(
     assert node["config"]["materialized"] == "table"
     assert [r["name"] for r in node["refs"]] == ["brz_notes__keyed_text"]
     assert "from mmlake.nlp import extract_entities" in node["raw_code"]
+    # dbt-databricks runs it as a notebook job on the bundle's cluster (test_compile.py).
+    config = node["config"]
+    assert (config["submission_method"], config["cluster_id"]) == ("all_purpose_cluster", "")
+    assert config["packages"] == ["medspacy==1.3.1"]
+    assert config["notebook_scoped_libraries"] is True
+    assert config["additional_libs"] == []
     keyed = manifest["nodes"]["model.multimodal_lakehouse.brz_notes__keyed_text"]
     assert (keyed["database"], keyed["schema"]) == (CATALOG, "bronze")
 

@@ -26,8 +26,8 @@ from pydantic import ValidationError
 
 from mmlake.generate.cohort import ModalityRates, PatientRecord, iter_cohort
 from mmlake.generate.ehr_fhir import RESOURCE_TYPES, EhrWriter
+from mmlake.generate.ehr_fhir_codes import TARGETED_RXNORM, age_on
 from mmlake.generate.ehr_fhir_imaging import ACCESSION_SYSTEM
-from mmlake.generate.ehr_fhir_resources import TARGETED_RXNORM, age_on
 from mmlake.generate.imaging_dicom import plan_studies
 from mmlake.generate.truth import GenerationContext, TruthLog
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,12 @@ from tests.similar.conftest import Cohort
 TIE = 1e-6
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, columns: int | None = None) -> subprocess.CompletedProcess[str]:
+    """``mmlake similar ARGS`` in a subprocess; ``columns`` sets the terminal width rich sees."""
     code = "from mmlake.similar.cli import app; app()"
+    env = os.environ | ({"COLUMNS": str(columns)} if columns else {})
     return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, env=env
     )
 
 
@@ -119,6 +122,28 @@ def test_missing_index_says_to_build(tmp_path: Path) -> None:
     result = _cli("--patient", "x", "--lakehouse", str(tmp_path))
     assert result.returncode == 2
     assert "run `mmlake similar build`" in result.stdout and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("output", ["table", "tsv", "json"])
+def test_cli_prints_whole_keys_on_a_narrow_terminal(cohort: Cohort, built, output: str) -> None:
+    """Keys are copied into the next command, so even 60 columns wide none is shortened."""
+    query = cohort.twin_pairs()[0][0]
+    expected = [n.neighbour_key for n in search(cohort.lakehouse, query, k=3)]
+    assert len(expected) == 3 and all(len(key) == 64 for key in expected)
+    args = ["--patient", query, "-k", "3", "--format", output]
+    result = _cli(*args, "--lakehouse", str(cohort.lakehouse), columns=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "…" not in result.stdout
+    lines = result.stdout.splitlines()
+    if output == "json":
+        assert [json.loads(line)["patient_key"] for line in lines] == expected
+    elif output == "tsv":
+        assert lines[0].split("\t")[:2] == ["rank", "patient_key"]
+        assert [line.split("\t")[1] for line in lines[1:]] == expected
+    else:
+        assert query in lines[0]  # the title names the query patient, whole too
+        rows = [line for line in lines if any(key in line for key in expected)]
+        assert [next(k for k in expected if k in row) for row in rows] == expected
 
 
 def test_index_is_persisted_and_reused(cohort: Cohort, built) -> None:

@@ -7,40 +7,16 @@
 -- what the chart said then and a rebuild on later data does not change it.
 -- Each kind first answers "does the criterion's condition hold?" (true / false / null when
 -- unknowable); an inclusion is met when it holds, an exclusion when it does not.
-with criteria as (
-    select
-        criterion_id,
-        trial_id,
-        criterion_type,
-        kind,
-        code,
-        operator,
-        value,
-        description
-    from {{ ref('trial_criteria') }}
-),
 
-patients as (
+-- Every patient of the oncology cohort against every criterion, with the patient's landmark.
+with screened as (
     select
         cohort.patient_key,
         cohort.cancer_type,
         cohort.stage,
         cohort.stage_group,
         cohort.index_date,
-        index_dates.landmark_date
-    from {{ ref('oncology_cohort') }} as cohort
-    inner join {{ ref('int_ehr__index_dates') }} as index_dates
-        on cohort.patient_key = index_dates.patient_key
-),
-
-screened as (
-    select
-        patients.patient_key,
-        patients.cancer_type,
-        patients.stage,
-        patients.stage_group,
-        patients.index_date,
-        patients.landmark_date,
+        index_dates.landmark_date,
         criteria.criterion_id,
         criteria.trial_id,
         criteria.criterion_type,
@@ -49,8 +25,10 @@ screened as (
         criteria.operator,
         criteria.value,
         criteria.description
-    from patients
-    cross join criteria
+    from {{ ref('oncology_cohort') }} as cohort
+    inner join {{ ref('int_ehr__index_dates') }} as index_dates
+        on cohort.patient_key = index_dates.patient_key
+    cross join {{ ref('trial_criteria') }} as criteria
 ),
 
 -- Diagnosis and stage: the primary diagnosis of the oncology cohort (known at the index date).
@@ -207,11 +185,7 @@ biomarker_checks as (
         hits.first_detected_date as evidence_date,
         'structured' as evidence_method
     from screened
-    left join biomarker_hits as hits
-        on
-            screened.patient_key = hits.patient_key
-            and screened.criterion_id = hits.criterion_id
-            and hits.hit_rank = 1
+    {{ trials_deciding_record('biomarker_hits', 'hits') }}
     left join {{ ref('features_genomics') }} as tested
         on screened.patient_key = tested.patient_key
     where screened.kind = 'biomarker'
@@ -267,11 +241,7 @@ therapy_checks as (
         hits.authored_date as evidence_date,
         'structured' as evidence_method
     from screened
-    left join therapy_hits as hits
-        on
-            screened.patient_key = hits.patient_key
-            and screened.criterion_id = hits.criterion_id
-            and hits.hit_rank = 1
+    {{ trials_deciding_record('therapy_hits', 'hits') }}
     where screened.kind = 'prior_therapy'
 ),
 
@@ -336,7 +306,7 @@ ranked_mentions as (
                 note_date desc,
                 note_key asc,
                 entity_text asc
-        ) as evidence_rank
+        ) as hit_rank
     from mentions
 ),
 
@@ -360,11 +330,7 @@ notes_checks as (
             when mentions.rule_id is not null then concat('nlp:', mentions.rule_id) else 'nlp'
         end as evidence_method
     from screened
-    left join ranked_mentions as mentions
-        on
-            screened.patient_key = mentions.patient_key
-            and screened.criterion_id = mentions.criterion_id
-            and mentions.evidence_rank = 1
+    {{ trials_deciding_record('ranked_mentions', 'mentions') }}
     where screened.kind = 'notes_fact'
 ),
 
