@@ -10,6 +10,8 @@ from python_ingest.job import IngestJob, ModalitySummary
 from python_ingest.registry import modality_sources, reader_for
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from python_ingest.spark_engine import SparkIngestJob
 
 
@@ -45,21 +47,22 @@ def ingest_sources(
         pending = job.pending(folder)
         with progress_bar(f"Ingesting {name}", len(pending[0]), enabled=progress) as advance:
             summaries.append(job.run(folder, on_file=advance, pending=pending))
-        if name == "imaging" and spark is None:
-            _imaging_features(lakehouse, folder)
-        elif name == "imaging":
-            console.print(
-                "imaging features: not computed by the spark engine (the radiomics pass reads "
-                "Delta imaging_instances); run `mmlake ingest --engine local` for them"
-            )
+        if name == "imaging":
+            _imaging_features(lakehouse, folder, spark)
     return summaries
 
 
-def _imaging_features(lakehouse: Path, folder: Path) -> None:
-    """Second imaging pass: radiomics features and embeddings per series from landed pixels."""
-    from python_ingest.imaging_features import compute_imaging_features
+def _imaging_features(lakehouse: Path, folder: Path, spark: SparkSession | None) -> None:
+    """Second imaging pass: radiomics features and embeddings per series from landed pixels,
+    on the engine that landed the instances (it reads them back in that engine's format)."""
+    if spark is None:
+        from python_ingest.imaging_features import compute_imaging_features
 
-    features = compute_imaging_features(lakehouse, source=folder)
+        features = compute_imaging_features(lakehouse, source=folder)
+    else:
+        from python_ingest.spark_imaging import compute_imaging_features_spark
+
+        features = compute_imaging_features_spark(lakehouse, spark, source=folder)
     statuses = ", ".join(f"{n:,} {status}" for status, n in sorted(features.by_status.items()))
     console.print(
         f"imaging features: {features.series_seen:,} series, "

@@ -156,8 +156,19 @@ class SparkTables:
         else:
             self._commit(path, frame, [], tag)
 
-    def replace(self, path: Path, frame: DataFrame | None, keys: list[str], tag: str) -> None:
-        """Swap the rows of source files ``keys`` for ``frame`` (None: just remove them)."""
+    def replace(
+        self,
+        path: Path,
+        frame: DataFrame | None,
+        keys: list[str],
+        tag: str,
+        column: str = SOURCE_FILE,
+    ) -> None:
+        """Swap the rows whose ``column`` is in ``keys`` for ``frame`` (None: just remove them).
+
+        ``column`` is the source file for reader tables; ``imaging_features`` replaces by
+        Series Instance UID, since several series may share one folder (its source file).
+        """
         if not self.exists(path):
             if frame is not None:
                 self.append(path, frame, tag)
@@ -167,7 +178,7 @@ class SparkTables:
         if self.format == DELTA:
             # Delta's own replaceWhere / DELETE: one atomic commit each, as on the local engine.
             # SQL rather than delta-spark's Python API, which the jars alone do not provide.
-            predicate = f"{SOURCE_FILE} IN ({', '.join(spark_string(k) for k in keys)})"
+            predicate = f"{column} IN ({', '.join(spark_string(k) for k in keys)})"
             if frame is None:
                 self.spark.sql(f"DELETE FROM delta.`{path}` WHERE {predicate}")
                 return
@@ -181,7 +192,7 @@ class SparkTables:
             return
         holding = (
             self.read(path)
-            .where(sf.col(SOURCE_FILE).isin(keys))
+            .where(sf.col(column).isin(keys))
             .select(sf.col("_metadata.file_path").alias("uri"))
             .distinct()
             .collect()
@@ -193,7 +204,7 @@ class SparkTables:
             kept = (
                 self.spark.read.option("mergeSchema", "true")
                 .parquet(*(str(p) for p in replaced))
-                .where(~sf.col(SOURCE_FILE).isin(keys))
+                .where(~sf.col(column).isin(keys))
             )
             frame = kept if frame is None else frame.unionByName(kept, allowMissingColumns=True)
         self._commit(path, frame, replaced, tag)

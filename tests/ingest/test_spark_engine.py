@@ -19,9 +19,7 @@ import io
 import json
 import re
 import shutil
-import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,6 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from mmlake.duckdb_ext import connect
 from mmlake.generate.runner import GenerationConfig, generate_cohort
 from python_ingest import spark_engine
 from python_ingest.genomics import VARIANTS_TABLE, GenomicsReader
@@ -39,7 +36,7 @@ from python_ingest.job import IngestJob, ModalitySummary
 from python_ingest.registry import reader_for
 from python_ingest.spark_engine import SparkIngestJob
 from python_ingest.spark_glow import GLOW_OFF, GLOW_ON, GlowVariants, glow_registered
-from python_ingest.spark_session import local_session, profile_settings, stop_session
+from python_ingest.spark_session import profile_settings
 from python_ingest.spark_store import (
     PLAN,
     EngineMismatchError,
@@ -54,30 +51,7 @@ pytestmark = [
 
 # The issue asks for EHR, genomics and wearables; imaging and notes cost a few seconds more.
 MODALITIES = ("ehr", "genomics", "imaging", "notes", "wearables")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-STRAY = ("metastore_db", "derby.log", "spark-warehouse")
 NOTICE = "Delta Lake jars not found on the Spark classpath: writing parquet to"
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    home = tmp_path_factory.mktemp("spark-home") / "lakehouse"
-    before = {name for name in STRAY if (REPO_ROOT / name).exists() or Path(name).exists()}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYSPARK_PYTHON", sys.executable)
-        session = local_session(home)
-        try:
-            yield session
-        finally:
-            stop_session(session)
-    after = {name for name in STRAY if (REPO_ROOT / name).exists() or Path(name).exists()}
-    assert after == before, "Spark wrote into the repository root or the working directory"
-
-
-@pytest.fixture(scope="module")
-def duck() -> Iterator[duckdb.DuckDBPyConnection]:
-    with connect() as conn:
-        yield conn
 
 
 @pytest.fixture(scope="module")
@@ -113,47 +87,49 @@ def _parts(bronze: Path) -> set[str]:
     return {str(p.relative_to(bronze)) for p in bronze.rglob("*") if p.is_file()}
 
 
-def _delta(duck: duckdb.DuckDBPyConnection, lake: Path, table: str, sql: str) -> list[tuple]:
-    return duck.execute(sql.format(t=f"delta_scan('{lake / 'bronze' / table}')")).fetchall()
+def _delta(duck_conn: duckdb.DuckDBPyConnection, lake: Path, table: str, sql: str) -> list[tuple]:
+    return duck_conn.execute(sql.format(t=f"delta_scan('{lake / 'bronze' / table}')")).fetchall()
 
 
-def _parquet(duck: duckdb.DuckDBPyConnection, lake: Path, table: str, sql: str) -> list[tuple]:
+def _parquet(duck_conn: duckdb.DuckDBPyConnection, lake: Path, table: str, sql: str) -> list[tuple]:
     source = f"read_parquet('{lake / 'bronze' / table}/*.parquet', union_by_name = true)"
-    return duck.execute(sql.format(t=source)).fetchall()
+    return duck_conn.execute(sql.format(t=source)).fetchall()
 
 
-def _same(duck: duckdb.DuckDBPyConnection, local: Path, remote: Path, table: str, sql: str):
-    expected = Counter(_delta(duck, local, table, sql))
+def _same(duck_conn: duckdb.DuckDBPyConnection, local: Path, remote: Path, table: str, sql: str):
+    expected = Counter(_delta(duck_conn, local, table, sql))
     assert expected, f"{table}: the local engine landed nothing to compare"
-    assert Counter(_parquet(duck, remote, table, sql)) == expected, table
+    assert Counter(_parquet(duck_conn, remote, table, sql)) == expected, table
 
 
 @pytest.mark.parametrize("modality", MODALITIES)
 def test_spark_engine_lands_what_the_local_engine_lands(
-    landed: dict[str, Any], duck: duckdb.DuckDBPyConnection, modality: str
+    landed: dict[str, Any], duck_conn: duckdb.DuckDBPyConnection, modality: str
 ) -> None:
     local, remote = landed["local"], landed["spark"]
     local_summary, spark_summary = landed["summaries"][modality]
     assert spark_summary == local_summary
     assert spark_summary.files_landed and spark_summary.records_quarantined
     for table in reader_for(modality).tables:
-        _same(duck, local, remote, table, "select _record_hash from {t}")
+        _same(duck_conn, local, remote, table, "select _record_hash from {t}")
         # Lineage: the same file and locator for every record.
-        _same(duck, local, remote, table, "select _source_file, _source_locator from {t}")
+        _same(duck_conn, local, remote, table, "select _source_file, _source_locator from {t}")
     where = f"where modality = '{modality}'"
     _same(
-        duck,
+        duck_conn,
         local,
         remote,
         "_quarantine",
         f"select _source_file, _source_locator, reason, payload from {{t}} {where}",
     )
     accounting = "select path, sha256, records_read, records_landed, records_quarantined from {t}"
-    _same(duck, local, remote, "_ingest_log", f"{accounting} {where} and status = 'landed'")
+    _same(duck_conn, local, remote, "_ingest_log", f"{accounting} {where} and status = 'landed'")
     # Typed the same: DuckDB sees the same columns and types in parquet as in Delta.
     for table in reader_for(modality).tables:
         describe = "select column_name, column_type from (describe select * from {t})"
-        assert _parquet(duck, remote, table, describe) == _delta(duck, local, table, describe)
+        assert _parquet(duck_conn, remote, table, describe) == _delta(
+            duck_conn, local, table, describe
+        )
 
 
 def test_rerun_skips_every_file_and_rewrites_nothing(landed: dict[str, Any]) -> None:
@@ -209,16 +185,16 @@ def _both(spark: Any, source: Path, local: Path, remote: Path) -> None:
     SparkIngestJob(reader_for("wearables"), remote, spark).run(source)
 
 
-def _events(duck: duckdb.DuckDBPyConnection, local: Path, remote: Path) -> None:
+def _events(duck_conn: duckdb.DuckDBPyConnection, local: Path, remote: Path) -> None:
     for table in ("wearables_events", "_quarantine"):
         sql = "select _source_file, _source_locator, _record_hash from {t}"
         if table == "_quarantine":
             sql = "select _source_file, _source_locator, reason from {t}"
-        _same(duck, local, remote, table, sql)
+        _same(duck_conn, local, remote, table, sql)
 
 
 def test_changed_file_and_new_field_are_relanded_without_duplicates(
-    spark: Any, duck: duckdb.DuckDBPyConnection, drops: Path, tmp_path: Path
+    spark: Any, duck_conn: duckdb.DuckDBPyConnection, drops: Path, tmp_path: Path
 ) -> None:
     local, remote = tmp_path / "local", tmp_path / "spark"
     _both(spark, drops, local, remote)
@@ -229,9 +205,9 @@ def test_changed_file_and_new_field_are_relanded_without_duplicates(
     line = jsonl[1].read_bytes().split(b"\n")[0].rstrip(b"}") + b', "skin_temp_c": "33.1"}\n'
     new.write_bytes(line.replace(b'"event_id": "', b'"event_id": "new-'))
     _both(spark, drops, local, remote)
-    _events(duck, local, remote)
+    _events(duck_conn, local, remote)
     rows = _parquet(
-        duck, remote, "wearables_events", "select count(*), count(skin_temp_c) from {t}"
+        duck_conn, remote, "wearables_events", "select count(*), count(skin_temp_c) from {t}"
     )
     assert rows[0][1] == 1 and rows[0][0] > 1  # older rows read the new column as null
     # Spark reads the evolved table too (mergeSchema).
@@ -244,7 +220,7 @@ def test_changed_file_and_new_field_are_relanded_without_duplicates(
 
 def test_run_killed_before_landed_rows_is_relanded_exactly_once(
     spark: Any,
-    duck: duckdb.DuckDBPyConnection,
+    duck_conn: duckdb.DuckDBPyConnection,
     drops: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -264,7 +240,7 @@ def test_run_killed_before_landed_rows_is_relanded_exactly_once(
     assert state and {s.status for s in state.values()} == {"started"}
     summary = SparkIngestJob(reader_for("wearables"), remote, spark).run(drops)
     assert summary.files_landed == len(state) and summary.files_skipped == 0
-    _events(duck, local, remote)
+    _events(duck_conn, local, remote)
 
 
 def test_interrupted_parquet_commits_are_finished_or_undone(spark: Any, tmp_path: Path) -> None:
@@ -344,7 +320,7 @@ def _glow_stand_in(spark: Any, fail: bool = False):
 @pytest.mark.parametrize("fail", [False, True], ids=["glow-reads", "glow-fails-strict"])
 def test_glow_branch(
     spark: Any,
-    duck: duckdb.DuckDBPyConnection,
+    duck_conn: duckdb.DuckDBPyConnection,
     clean_vcfs: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -355,15 +331,17 @@ def test_glow_branch(
     job = SparkIngestJob(GenomicsReader(), remote, spark)
     job.glow = GlowVariants(spark, load=_glow_stand_in(spark, fail))
     assert job.run(clean_vcfs) == expected
-    _same(duck, local, remote, "genomics_samples", "select _source_file, _record_hash from {t}")
+    _same(
+        duck_conn, local, remote, "genomics_samples", "select _source_file, _record_hash from {t}"
+    )
     count = "select _source_file, count(*) from {t} group by all"
-    _same(duck, local, remote, VARIANTS_TABLE, count)
+    _same(duck_conn, local, remote, VARIANTS_TABLE, count)
     if fail:  # the project's reader took over: same hashes as the local engine
         assert re.search(r"Glow could not read \d+ VCF file\(s\) strictly", capsys.readouterr().err)
-        _same(duck, local, remote, VARIANTS_TABLE, "select _record_hash from {t}")
+        _same(duck_conn, local, remote, VARIANTS_TABLE, "select _record_hash from {t}")
         return
     rows = _parquet(
-        duck,
+        duck_conn,
         remote,
         VARIANTS_TABLE,
         "select _source_locator, contigName, start, _record_hash from {t}",
@@ -373,7 +351,7 @@ def test_glow_branch(
         "select contigName, start, referenceAllele, alternateAlleles::varchar, genotypes::varchar"
         " from {t}"
     )
-    _same(duck, local, remote, VARIANTS_TABLE, content)
+    _same(duck_conn, local, remote, VARIANTS_TABLE, content)
 
 
 def test_cli_ingest_with_the_spark_engine(spark: Any, drops: Path, tmp_path: Path) -> None:
