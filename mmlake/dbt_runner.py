@@ -31,6 +31,19 @@ class DbtRunError(RuntimeError):
     """A dbt command failed; the message names the failing nodes and the log file."""
 
 
+def landed_bronze_tables(root: Path) -> list[str]:
+    """Bronze table folders under ``root`` that hold data (Delta log or parquet files)."""
+    bronze = root / "bronze"
+    if not bronze.is_dir():
+        return []
+    return sorted(
+        folder.name
+        for folder in bronze.iterdir()
+        if folder.is_dir()
+        and ((folder / "_delta_log").is_dir() or next(folder.rglob("*.parquet"), None) is not None)
+    )
+
+
 def dbt_env(target: str | None = None, lakehouse: Path | None = None) -> dict[str, str]:
     """Environment variables that make a dbt invocation of this project self-contained."""
     root = lakehouse_root(lakehouse)
@@ -42,6 +55,9 @@ def dbt_env(target: str | None = None, lakehouse: Path | None = None) -> dict[st
         "DBT_LOG_PATH": str(root / "dbt" / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         PSEUDONYM_ENV_VAR: pseudonym_key(root),
+        # The bronze folders holding data: on Spark, a source whose folder is not listed is
+        # registered as an empty view of its declared columns (macros/bronze).
+        "MMLAKE_BRONZE_LANDED": ",".join(landed_bronze_tables(root)),
     }
     if target is not None:
         # profiles.yml selects its target from MMLAKE_TARGET; an explicit --target in the

@@ -11,9 +11,11 @@
       so every silver and gold model still builds and a missing modality is simply absent.
     - Spark: an external table over the folder, in the session's table format (parquet
       unless the Delta jars are configured), refreshed so files landed since the last run
-      are seen. Spark cannot infer a table from a folder that does not exist, so only the
-      sources that the selected nodes read are registered, and those must have been landed
-      (`mmlake ingest --engine spark`).
+      are seen. Only the sources the selected nodes read are registered. Spark cannot infer
+      a table from a folder that holds no files: when `mmlake.dbt_runner` reports the folder
+      as never landed (MMLAKE_BRONZE_LANDED, the bronze folders holding data), the source is
+      an empty view with its declared columns instead, as on DuckDB; it becomes the table
+      again once the modality lands.
     - Databricks: nothing; the ingestion jobs write Unity Catalog tables <catalog>.bronze.*.
 -#}
 {% macro register_bronze_sources() -%}
@@ -47,6 +49,21 @@
     {%- call statement('bronze_schema') -%}
         create schema if not exists {{ node.schema }}
     {%- endcall -%}
+    {#- Unset (dbt run by hand): every needed source is taken as landed, as before. -#}
+    {%- set landed = env_var('MMLAKE_BRONZE_LANDED', '<unknown>') -%}
+    {%- set is_view = run_query(
+        "show views in " ~ node.schema ~ " like '" ~ node.identifier ~ "'"
+    ).rows | length > 0 -%}
+    {%- if landed != '<unknown>' and node.identifier not in landed.split(',') -%}
+        {%- do register_declared_empty(node, is_view) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if is_view -%}
+        {#- An empty stand-in from a run before this modality landed. -#}
+        {%- call statement('bronze_drop_' ~ node.identifier) -%}
+            drop view {{ node.schema }}.{{ node.identifier }}
+        {%- endcall -%}
+    {%- endif -%}
     {%- call statement('bronze_' ~ node.identifier) -%}
         create table if not exists {{ node.schema }}.{{ node.identifier }}
         using {{ fmt }}
@@ -55,6 +72,33 @@
     {%- endcall -%}
     {%- call statement('bronze_refresh_' ~ node.identifier) -%}
         refresh table {{ node.schema }}.{{ node.identifier }}
+    {%- endcall -%}
+{%- endmacro %}
+
+{#- Never landed: an empty view with the source's declared columns, typed for Spark. -#}
+{% macro register_declared_empty(node, is_view) -%}
+    {%- if not node.columns -%}
+        {{ exceptions.raise_compiler_error(
+            "bronze source " ~ node.source_name ~ "." ~ node.name ~ " was never landed at "
+            ~ bronze_folder(node) ~ " and declares no columns to stand in for it") }}
+    {%- endif -%}
+    {{ log("bronze." ~ node.identifier ~ ": nothing landed at " ~ bronze_folder(node)
+        ~ "; registering it empty", info=true) }}
+    {%- if not is_view -%}
+        {%- call statement('bronze_drop_' ~ node.identifier) -%}
+            drop table if exists {{ node.schema }}.{{ node.identifier }}
+        {%- endcall -%}
+    {%- endif -%}
+    {%- set typed_nulls = [] -%}
+    {%- for column in node.columns.values() -%}
+        {%- do typed_nulls.append(
+            "cast(null as " ~ spark_declared_type(column.data_type or "varchar") ~ ") as `"
+            ~ column.name ~ "`"
+        ) -%}
+    {%- endfor -%}
+    {%- call statement('bronze_' ~ node.identifier) -%}
+        create or replace view {{ node.schema }}.{{ node.identifier }} as
+        select {{ typed_nulls | join(", ") }} where false
     {%- endcall -%}
 {%- endmacro %}
 

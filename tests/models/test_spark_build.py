@@ -109,3 +109,40 @@ def test_whole_graph_builds_on_spark_with_the_same_rows(built: Built, tmp_path: 
                     f"{node['schema']}.{node['alias']}: duckdb {local}, spark {spark}"
                 )
     assert not mismatches, "row counts differ between engines:\n" + "\n".join(mismatches)
+
+
+def test_a_modality_never_landed_builds_empty_on_spark(built: Built, tmp_path: Path) -> None:
+    """A cohort without imaging: its bronze sources are empty views of the declared columns.
+
+    Spark cannot infer a table from a folder without files; the source YAML's columns stand in,
+    as on DuckDB, and the models over them build and pass their tests with no rows. Once the
+    modality lands, the next build registers the real table in place of the stand-in.
+    """
+    spark_lake = tmp_path / "spark_lakehouse"
+    mirror_bronze_as_parquet(built.lakehouse, spark_lake)
+    missing = ("imaging_instances", "imaging_features")
+    for table in missing:
+        shutil.move(spark_lake / "bronze" / table, tmp_path / table)
+    env = {**os.environ, "LAKEHOUSE_ROOT": str(spark_lake)}
+    env.pop("MMLAKE_TARGET", None)
+    env.pop("MMLAKE_PSEUDONYM_KEY", None)
+    # Cautious: only the tests wholly inside the selection (not relationships to other models).
+    select = ["--select", "+stg_imaging__instances", "+stg_imaging__features"]
+    select += ["--indirect-selection", "cautious"]
+    args = [sys.executable, "-m", "mmlake.dbt_runner", "build", "--target", "spark", *select]
+
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    for table in missing:
+        assert f"bronze.{table}: nothing landed at" in done.stdout
+    assert _spark_rows(spark_lake, "silver", "stg_imaging__instances") == 0
+
+    for table in missing:  # the modality lands: the stand-ins give way to the real tables
+        shutil.move(tmp_path / table, spark_lake / "bronze" / table)
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    assert "nothing landed at" not in done.stdout
+    with connect(built.warehouse, read_only=True) as duck:
+        local = duck.execute("select count(*) from silver.stg_imaging__instances").fetchone()[0]
+    assert local > 0
+    assert _spark_rows(spark_lake, "silver", "stg_imaging__instances") == local
