@@ -85,14 +85,21 @@ def _measure(
     seconds: dict[str, float] = {}
     if "ingest/local" in stages or {"dbt/local", "dbt/spark"} & stages:
         # The dbt stages need a landed lakehouse, so local ingestion always runs with them.
-        seconds["ingest/local"] = _ingest(raw, local, "local")
+        seconds["ingest/local"] = _progress(size, "ingest/local", _ingest(raw, local, "local"))
     if "ingest/spark" in stages:
-        seconds["ingest/spark"] = _ingest(raw, work / "spark-lakehouse", "spark")
+        spark = _ingest(raw, work / "spark-lakehouse", "spark")
+        seconds["ingest/spark"] = _progress(size, "ingest/spark", spark)
     if "dbt/local" in stages:
-        seconds["dbt/local"] = _dbt_local(local)
+        seconds["dbt/local"] = _progress(size, "dbt/local", _dbt_local(local))
     if "dbt/spark" in stages:
-        seconds["dbt/spark"] = _dbt_spark(local, work)
+        seconds["dbt/spark"] = _progress(size, "dbt/spark", _dbt_spark(local, work))
     return {stage: round(s, 1) for stage, s in seconds.items() if stage in stages}
+
+
+def _progress(size: int, stage: str, seconds: float) -> float:
+    """Say each stage as it ends: a long run shows what it has measured so far."""
+    print(f"{size:,} patients, {stage}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    return seconds
 
 
 def exponent(small: tuple[int, float], large: tuple[int, float]) -> float:
