@@ -11,6 +11,7 @@ less, and the two together show what the second core buys. ``--repeat N`` keeps 
 runs of each side (every ingest into a fresh lakehouse).
 
     .venv/bin/python bench/bench_ingest.py --patients 500 [--repeat 3]
+    .venv/bin/python bench/bench_ingest.py --source DIR   # a folder laid out as DIR/<modality>
 """
 
 from __future__ import annotations
@@ -110,11 +111,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--modalities", default=",".join(MODALITIES))
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs of each side")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        help="time these files (DIR/<modality>) instead of a generated cohort",
+    )
     args = parser.parse_args()
     report = {}
     with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "raw"
-        generate_cohort(GenerationConfig(patients=args.patients, seed=args.seed), raw)
+        raw = args.source or Path(tmp) / "raw"
+        if args.source is None:
+            generate_cohort(GenerationConfig(patients=args.patients, seed=args.seed), raw)
         for modality in args.modalities.split(","):
             reader = reader_for(modality)
             files = reader.discover(raw / modality)

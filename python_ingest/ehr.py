@@ -28,6 +28,7 @@ stands in the file (re-serialized compactly only if that span cannot be located)
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import gzip
 import json
@@ -35,6 +36,7 @@ import os
 import re
 import zlib
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,9 @@ from python_ingest.ehr_refs import (
 )
 from python_ingest.ehr_schemas import RESOURCES, TABLES, TableBuilder
 from python_ingest.ehr_validate import TYPED_RESOURCES, check_resource
+from python_ingest.job_split import line_range
 from python_ingest.model import FileOutcome, Quarantined, record_hash
+from python_ingest.source_bytes import read_source
 
 NDJSON = (".ndjson", ".ndjson.gz")
 JSON = (".json", ".json.gz")
@@ -71,7 +75,7 @@ _ENTRY_RESOURCE = re.compile(r'"resource"\s*:\s*(?=\{)')
 
 
 def _read_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
+    data = read_source(path)
     if path.name.lower().endswith(".gz"):
         data = gzip.decompress(data)
     return data[3:] if data.startswith(BOM) else data
@@ -213,22 +217,30 @@ class EhrReader:
         return files
 
     def read(self, path: Path) -> FileOutcome:
-        # Millions of short-lived dicts and row tuples with no cycles: the cyclic GC would only
-        # rescan them (20-30% of the time); it is back on when the file is done.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _no_cyclic_gc():
             return self._read(path)
-        finally:
-            if enabled:
-                gc.enable()
 
-    def _read(self, path: Path) -> FileOutcome:
+    def splittable(self, path: Path) -> bool:
+        """Plain NDJSON can be parsed in line ranges by several workers (``job_split``)."""
+        return path.name.lower().endswith(".ndjson")
+
+    def read_range(self, path: Path, start: int, stop: int) -> FileOutcome:
+        """The lines of an NDJSON file starting in [start, stop), numbered as in the file."""
+        first, data = line_range(path, start, stop)
+        if first == 1 and data.startswith(BOM):
+            data = data[len(BOM) :]
+        with _no_cyclic_gc():
+            return self._read_ndjson(data, self._index(path), first)
+
+    def _index(self, path: Path) -> PatientIndex:
         folder = str(path.resolve().parent)
         if folder not in self.patients:  # read() without discover(): index this folder now
             found = [ids for p in sorted(path.parent.iterdir()) if (ids := _index_only(p))]
             self.patients[folder] = PatientIndex(i for ids in found for i in ids)
-        index = self.patients[folder]
+        return self.patients[folder]
+
+    def _read(self, path: Path) -> FileOutcome:
+        index = self._index(path)
         try:
             data = _read_bytes(path)
         except (OSError, EOFError, zlib.error) as exc:
@@ -238,9 +250,9 @@ class EhrReader:
             return self._read_ndjson(data, index)
         return self._read_json(data, index)
 
-    def _read_ndjson(self, data: bytes, index: PatientIndex) -> FileOutcome:
+    def _read_ndjson(self, data: bytes, index: PatientIndex, first_line: int = 1) -> FileOutcome:
         state = _File(Resolver(index), self.validation)
-        for number, line in enumerate(data.split(b"\n"), start=1):
+        for number, line in enumerate(data.split(b"\n"), start=first_line):
             line = line.removesuffix(b"\r")
             if line.strip():
                 state.record(f"line {number}", line)
@@ -276,6 +288,19 @@ class EhrReader:
             raw = spans.get(number - 1) or orjson.dumps(resource)
             state.record(f"entry {number}", raw, resource)
         return state.outcome()
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Millions of short-lived dicts and row tuples with no cycles: the cyclic GC would only
+    rescan them (20-30% of the time); it is back on when the file is done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _entry_spans(data: bytes, entries: list[Any]) -> dict[int, bytes]:

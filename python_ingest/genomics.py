@@ -63,6 +63,7 @@ from python_ingest.genomics_manifest import SAMPLES_TABLE, read_manifest, vcf_sa
 from python_ingest.genomics_schema import parse_header
 from python_ingest.genomics_vcf import VcfBody
 from python_ingest.model import FileOutcome, Quarantined
+from python_ingest.source_bytes import read_source
 
 VARIANTS_TABLE = "genomics_variants"
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".vcf.bgzf", ".gvcf", ".gvcf.gz", ".bcf")
@@ -218,7 +219,7 @@ class GenomicsReader:
         if name.endswith(".bcf"):
             text, problems = bcf_text(path)
         else:
-            text, damage = decompress(path.read_bytes())
+            text, damage = decompress(read_source(path))
             if damage:
                 problems.append(Quarantined("file", damage + "; the records after it are lost"))
         return self._read_text(text, problems)

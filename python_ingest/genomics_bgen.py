@@ -84,6 +84,7 @@ from python_ingest.genomics_manifest import SAMPLES_TABLE
 from python_ingest.genomics_schema import BASE_FIELDS
 from python_ingest.genomics_text import list_array
 from python_ingest.model import READER_LINEAGE, FileOutcome, Quarantined
+from python_ingest.source_bytes import read_source
 
 GENOTYPE_FIELDS = (
     pa.field("sampleId", pa.string()),
@@ -307,7 +308,7 @@ def _decompress(data: bytes, compression: int, expected: int) -> bytes:
 
 def read_bgen(path: Path) -> FileOutcome:
     """Land one BGEN file (with its sibling ``.sample`` file when it has no sample block)."""
-    raw = path.read_bytes()
+    raw = read_source(path)
     sample_file = None
     try:
         header = parse_header(raw)

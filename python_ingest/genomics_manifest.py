@@ -24,6 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from python_ingest.model import READER_LINEAGE, FileOutcome, Quarantined, record_hash
+from python_ingest.source_bytes import read_source
 
 SAMPLES_TABLE = "genomics_samples"
 
@@ -101,7 +102,7 @@ def vcf_samples(samples: list[str], meta: dict[str, str]) -> pa.Table:
 
 def read_manifest(path: Path) -> FileOutcome:
     """Land one manifest file: one ``genomics_samples`` row per specimen row."""
-    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    text = read_source(path).decode("utf-8-sig", errors="replace")
     physical = text.splitlines(keepends=True)
     first = physical[0] if physical else ""
     delimiter = (

@@ -53,6 +53,7 @@ from python_ingest.genomics_genotypes import sample_ids
 from python_ingest.genomics_manifest import SAMPLES_SCHEMA, SAMPLES_TABLE
 from python_ingest.genomics_schema import BASE_FIELDS
 from python_ingest.model import READER_LINEAGE, FileOutcome, Quarantined, record_hash
+from python_ingest.source_bytes import read_source
 
 BED_SUFFIX = ".bed"
 MAGIC = b"\x6c\x1b"
@@ -191,7 +192,7 @@ def _samples_table(fam: list[tuple[int, str, list[str]]], ids: list[str], fam_na
 def read_plink(bed: Path) -> FileOutcome:
     """Land one PLINK fileset, named by its ``.bed``."""
     bim_path, fam_path = siblings(bed)
-    raw = bed.read_bytes()
+    raw = read_source(bed)
     try:
         if raw[:2] != MAGIC:
             raise PlinkError("it is not a PLINK .bed: it does not start with the magic bytes")

@@ -69,6 +69,7 @@ from python_ingest.imaging_schema import (
     row_tables,
 )
 from python_ingest.model import RECORD_HASH, SOURCE_LOCATOR, FileOutcome, Quarantined, record_hash
+from python_ingest.source_bytes import read_source
 
 __all__ = ["SCHEMA", "TABLE", "ImagingReader"]
 
@@ -138,7 +139,7 @@ class ImagingReader:
 
     def _read_row(self, path: Path) -> FileOutcome | tuple[dict[str, Any], tuple[Any, ...]]:
         """The instance's row and series key, or the outcome that quarantines the file."""
-        data = path.read_bytes()
+        data = read_source(path)
         row: dict[str, Any] = {"file_path": self._relative(path)}
         try:
             header = _parse(data)

@@ -24,6 +24,7 @@ import pyarrow as pa
 from mmlake.delta import delete_where, is_delta_table, sql_string, write_delta
 from python_ingest.job_schema import table_schema as _table_schema
 from python_ingest.job_schema import type_conflict as _type_conflict
+from python_ingest.job_split import merged_outcome, read_range, split_ranges
 from python_ingest.ledger import FileState, Ledger, SourceFile, file_digest
 from python_ingest.model import (
     BATCH_ID,
@@ -34,6 +35,7 @@ from python_ingest.model import (
     Quarantined,
     Reader,
 )
+from python_ingest.source_bytes import holding
 
 CHUNK_FILES = 2000
 CHUNK_BYTES = 512 * 1024 * 1024
@@ -110,11 +112,13 @@ def _safe_read(reader: Reader, path: Path) -> FileOutcome:
 def _read_files(reader: Reader, files: list[SourceFile]) -> list[tuple[str, FileOutcome]]:
     """One pool task: (sha256, ``_safe_read``) of each file in turn (a bad file quarantines alone).
 
-    A file not hashed yet (new to the ledger) is hashed here, right before it is parsed, so its
-    bytes come from the page cache and the hashing runs on every core instead of in the parent.
+    A file not hashed yet (new to the ledger) is hashed here, right before it is parsed, so the
+    hashing runs on every core instead of in the parent, and the reader parses the very bytes
+    that were hashed, without reading the file again (``source_bytes``).
     """
-    digests = [f.sha256 or file_digest(reader, f.path, f.size_bytes) for f in files]
-    return list(zip(digests, _safe_read_many(reader, [f.path for f in files]), strict=True))
+    with holding():
+        digests = [f.sha256 or file_digest(reader, f.path, f.size_bytes, hold=True) for f in files]
+        return list(zip(digests, _safe_read_many(reader, [f.path for f in files]), strict=True))
 
 
 def _safe_read_many(reader: Reader, paths: list[Path]) -> list[FileOutcome]:
@@ -273,9 +277,39 @@ class IngestJob:
         per file, in order."""
         if pool is None:
             return lambda: _read_files(self.reader, chunk)
-        groups = _groups(chunk, self.workers)
+        # Large files cut into ranges go first: they are the longest tasks.
+        cuts = {i: split_ranges(self.reader, f, self.workers) for i, f in enumerate(chunk)}
+        ranges = {
+            i: [
+                pool.submit(read_range, self.reader, chunk[i], a, b, k == 0)
+                for k, (a, b) in enumerate(cut)
+            ]
+            for i, cut in cuts.items()
+            if cut is not None
+        }
+        groups = _groups([f for i, f in enumerate(chunk) if i not in ranges], self.workers)
         results = pool.map(_read_files, [self.reader] * len(groups), groups)
-        return lambda: [item for group in results for item in group]
+
+        def collect() -> list[tuple[str, FileOutcome]]:
+            whole = (item for group in results for item in group)
+            return [
+                self._merged(chunk[i], [r.result() for r in ranges[i]])
+                if i in ranges
+                else next(whole)
+                for i in range(len(chunk))
+            ]
+
+        return collect
+
+    def _merged(
+        self, f: SourceFile, parts: list[tuple[str | None, FileOutcome | None]]
+    ) -> tuple[str, FileOutcome]:
+        """(sha256, outcome) of a file parsed in ranges, or of its whole read when they fail."""
+        found = merged_outcome(f, parts)
+        if found is None:
+            return _read_files(self.reader, [replace(f, sha256=None)])[0]
+        digest, outcome = found
+        return digest or f.sha256 or file_digest(self.reader, f.path, f.size_bytes), outcome
 
     def _reject_type_conflicts(self, outcomes: list[FileOutcome]) -> list[FileOutcome]:
         """Quarantine, as a whole, any file whose columns clash with the table's types.

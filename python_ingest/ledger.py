@@ -20,6 +20,7 @@ import pyarrow as pa
 from mmlake.delta import is_delta_table, write_delta
 from mmlake.duckdb_ext import connect
 from python_ingest.model import Quarantined, Reader
+from python_ingest.source_bytes import hash_and_hold
 
 INGEST_LOG = "_ingest_log"
 QUARANTINE = "_quarantine"
@@ -83,13 +84,14 @@ def sha256_file(path: Path, size: int | None = None) -> str:
     return digest.hexdigest()
 
 
-def file_digest(reader: Reader, path: Path, size: int) -> str:
+def file_digest(reader: Reader, path: Path, size: int, *, hold: bool = False) -> str:
     """The ledger's sha256 of a source file: the file's, or its fileset's when it has siblings.
 
     One function for the parent and the workers of both engines, so the same file always gets
-    the same digest, wherever it was hashed.
+    the same digest, wherever it was hashed. ``hold`` keeps the bytes read for the reader that
+    parses the file next (``source_bytes``), inside a ``holding()`` scope.
     """
-    digest = sha256_file(path, size)
+    digest = (hash_and_hold(path, size) if hold else None) or sha256_file(path, size)
     companions = getattr(reader, "companions", None)
     extra = [c for c in companions(path) if c.is_file()] if companions else []
     if not extra:

@@ -44,6 +44,7 @@ from python_ingest.notes_manifest import (
     manifest_for,
     unclaimed_rows,
 )
+from python_ingest.source_bytes import read_source
 
 # Shared with the wearables reader until the framework ships outcomes as Arrow IPC itself.
 
@@ -108,7 +109,7 @@ class NotesReader:
 
 def _read_text(path: Path) -> FileOutcome:
     """One note file, joined to the manifest row that describes it."""
-    data = path.read_bytes()
+    data = read_source(path)
     manifest = manifest_for(path)
     index = load_index(manifest) if manifest is not None else None
     row = index.row_for(path) if index is not None and index.header_problem is None else None
@@ -130,7 +131,7 @@ def _read_ndjson(path: Path) -> FileOutcome:
     """One note object per line; bad lines are quarantined, the others land."""
     records: list[dict] = []
     bad: list[Quarantined] = []
-    for number, line in enumerate(path.read_bytes().split(b"\n"), 1):
+    for number, line in enumerate(read_source(path).split(b"\n"), 1):
         line = line.removesuffix(b"\r")
         if not line.strip():
             continue

@@ -39,6 +39,7 @@ import orjson
 
 from python_ingest.discovery import visible_files
 from python_ingest.model import FileOutcome, Quarantined, record_hash
+from python_ingest.source_bytes import read_source
 from python_ingest.wearables_csv import read_csv
 from python_ingest.wearables_events import EventBatches
 
@@ -70,7 +71,7 @@ def file_kind(path: Path) -> str | None:
 
 def read_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when its name ends in ``.gz`` (device exports often are)."""
-    data = path.read_bytes()
+    data = read_source(path)
     return gzip.decompress(data) if path.name.lower().endswith(".gz") else data
 
 
