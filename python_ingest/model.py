@@ -8,9 +8,10 @@ or a crash-and-re-run land every record exactly once.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
@@ -85,6 +86,54 @@ class FileOutcome:
                 f"{path}: read {self.records_read} records but landed {self.records_landed} "
                 f"and quarantined {len(self.quarantined)}"
             )
+
+
+class OutcomeGroup:
+    """The (sha256, outcome) of each file of one pool task, sent back to the parent in one piece.
+
+    Per table, the files' rows cross the process boundary as one Arrow IPC stream when they
+    share a schema (a file's table is a slice of it on arrival): a task of 256 hourly drops then
+    costs one stream, not 256, and the slices share one schema object, which turns the
+    parent's per-file schema checks into pointer comparisons.
+    """
+
+    def __init__(self, items: list[tuple[str, FileOutcome]]) -> None:
+        self.items = items
+
+    def __iter__(self) -> Iterator[tuple[str, FileOutcome]]:
+        return iter(self.items)
+
+    def __getstate__(self) -> dict[str, object]:
+        outcomes = [o for _, o in self.items]
+        names = dict.fromkeys(name for o in outcomes for name in o.tables)
+        shared: dict[str, tuple[bytes, list[int]]] = {}
+        for name in names:
+            present = [o.tables[name] for o in outcomes if name in o.tables]
+            schema = present[0].schema
+            if len(present) > 1 and all(t.schema.equals(schema) for t in present):
+                counts = [o.tables[name].num_rows if name in o.tables else -1 for o in outcomes]
+                shared[name] = (_to_ipc(pa.concat_tables(present).combine_chunks()), counts)
+        rest = [
+            FileOutcome(
+                {n: t for n, t in o.tables.items() if n not in shared},
+                o.quarantined,
+                o.records_read,
+                o.records_landed,
+            )
+            for o in outcomes
+        ]
+        return {"digests": [d for d, _ in self.items], "outcomes": rest, "shared": shared}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        outcomes: list[FileOutcome] = state["outcomes"]
+        for name, (stream, counts) in state["shared"].items():
+            table = pa.ipc.open_stream(stream).read_all()
+            offset = 0
+            for outcome, count in zip(outcomes, counts, strict=True):
+                if count >= 0:
+                    outcome.tables[name] = table.slice(offset, count)
+                    offset += count
+        self.items = list(zip(state["digests"], outcomes, strict=True))
 
 
 class Reader(Protocol):

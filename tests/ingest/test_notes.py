@@ -14,12 +14,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import pickle
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from python_ingest.job import IngestJob
+from python_ingest.model import FileOutcome, OutcomeGroup
 from python_ingest.notes import NotesReader
 from tests.ingest.support import Duck, Landed, dirty_records, fixtures_for, land_copy, rerun, scan
 from tests.realdata import REALDATA as REALDATA_ROOT
@@ -238,6 +240,30 @@ def test_a_folder_of_notes_without_manifest_and_ndjson(tmp_path: Path) -> None:
     assert plain.tables["notes"].schema == outcome.tables["notes"].schema
     blank = reader.read(source / "b.TXT")
     assert (blank.records_read, blank.quarantined[0].locator) == (1, "b")
+
+
+def _facts(outcome: FileOutcome) -> tuple[Any, ...]:
+    tables = {name: (t.schema, t.to_pylist()) for name, t in outcome.tables.items()}
+    bad = [(q.locator, q.reason, q.payload) for q in outcome.quarantined]
+    return outcome.records_read, outcome.records_landed, bad, tables
+
+
+def test_read_many_gives_what_read_gives_file_by_file(tmp_path: Path, cohort: Path) -> None:
+    """The job reads a pool task's notes with ``read_many`` (the text notes' rows built as one
+    table, sliced per file); each outcome must be exactly ``read``'s, and must survive the trip
+    back from a worker (``OutcomeGroup``) unchanged."""
+    source = tmp_path / "export"
+    _write_export(source)
+    reader = NotesReader()
+    mine = reader.discover(source)
+    generated = reader.discover(cohort / "notes")
+    for paths in (mine, generated[:200], [*generated[:5], *mine, *generated[-5:]]):
+        grouped = reader.read_many(paths)
+        alone = [reader.read(path) for path in paths]
+        assert [_facts(o) for o in grouped] == [_facts(o) for o in alone]
+        sent = OutcomeGroup([(str(i), o) for i, o in enumerate(grouped)])
+        arrived = pickle.loads(pickle.dumps(sent))
+        assert [(d, _facts(o)) for d, o in arrived] == [(d, _facts(o)) for d, o in sent]
 
 
 def test_real_note_files_land_or_are_quarantined(tmp_path: Path) -> None:

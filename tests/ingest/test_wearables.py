@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import gzip
 import hashlib
+import pickle
 import re
 import shutil
 from collections import Counter
@@ -24,6 +25,7 @@ import orjson
 import pytest
 
 from python_ingest.job import IngestJob
+from python_ingest.model import OutcomeGroup
 from python_ingest.wearables import WearablesReader
 from tests.ingest.support import Duck, Landed, check_reruns, dirty_records, fixtures_for, land, scan
 from tests.realdata import REALDATA as REALDATA_ROOT
@@ -589,5 +591,10 @@ def test_read_many_gives_what_read_gives_file_by_file(tmp_path: Path, cohort: Pa
     mine = reader.discover(tmp_path)
     generated = reader.discover(cohort / "wearables")
     for paths in (mine, generated[:300], [*generated[:5], *mine, *generated[-5:]]):
-        for path, grouped in zip(paths, reader.read_many(paths), strict=True):
+        outcomes = reader.read_many(paths)
+        for path, grouped in zip(paths, outcomes, strict=True):
             _same_outcome(grouped, reader.read(path), path)
+        # Back from a worker (files with extra columns travel on their own) nothing changes.
+        arrived = pickle.loads(pickle.dumps(OutcomeGroup([("h", o) for o in outcomes])))
+        for path, (_, grouped), sent in zip(paths, arrived, outcomes, strict=True):
+            _same_outcome(grouped, sent, path)
