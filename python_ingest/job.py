@@ -38,7 +38,8 @@ from python_ingest.model import (
 )
 from python_ingest.source_bytes import holding
 
-CHUNK_FILES = 2000
+FIRST_CHUNK_FILES = 1000
+CHUNK_FILES = 16000
 CHUNK_BYTES = 512 * 1024 * 1024
 # Files go to the worker pool in groups, so many tiny files (hourly wearables, notes) cost one
 # task, not one each; a group closes at this many files or bytes.
@@ -67,12 +68,16 @@ class ModalitySummary:
 
 
 def _chunks(files: Sequence[SourceFile]) -> Iterator[list[SourceFile]]:
+    """The files in commit chunks of FIRST_CHUNK_FILES, doubling up to CHUNK_FILES (and at
+    most CHUNK_BYTES): the first commit comes soon, so parsing and committing overlap early,
+    and a run of many small files pays the per-commit costs a few times, not once per
+    thousand files."""
     chunk: list[SourceFile] = []
-    size = 0
+    size, most = 0, FIRST_CHUNK_FILES
     for f in files:
-        if chunk and (len(chunk) >= CHUNK_FILES or size + f.size_bytes > CHUNK_BYTES):
+        if chunk and (len(chunk) >= most or size + f.size_bytes > CHUNK_BYTES):
             yield chunk
-            chunk, size = [], 0
+            chunk, size, most = [], 0, min(2 * most, CHUNK_FILES)
         chunk.append(f)
         size += f.size_bytes
     if chunk:

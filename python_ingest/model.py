@@ -29,6 +29,7 @@ READER_LINEAGE = pa.schema(
     [pa.field(SOURCE_LOCATOR, pa.string(), nullable=False), pa.field(RECORD_HASH, pa.string())]
 )
 
+SMALL_PIECE_BYTES = 256 * 1024  # see OutcomeGroup
 MAX_PAYLOAD_CHARS = 4096  # a quarantined payload is kept for diagnosis, bounded in size
 
 
@@ -112,7 +113,13 @@ class OutcomeGroup:
             schema = present[0].schema
             if len(present) > 1 and all(t.schema.equals(schema) for t in present):
                 counts = [o.tables[name].num_rows if name in o.tables else -1 for o in outcomes]
-                shared[name] = (_to_ipc(pa.concat_tables(present).combine_chunks()), counts)
+                joined = pa.concat_tables(present)
+                # Small pieces (hourly drops, one-row notes) become one chunk: cheap to copy,
+                # and thousands of chunks cost the parent per chunk. Large ones (a VCF's
+                # genotypes) cross as they are: copying them would cost more than it saves.
+                if joined.nbytes < SMALL_PIECE_BYTES * len(present):
+                    joined = joined.combine_chunks()
+                shared[name] = (_to_ipc(joined), counts)
         rest = [
             FileOutcome(
                 {n: t for n, t in o.tables.items() if n not in shared},
