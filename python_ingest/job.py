@@ -18,18 +18,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
-from mmlake.delta import delete_where, is_delta_table, sql_string, write_delta
+from mmlake.delta import sql_string
 from python_ingest.job_schema import table_schema as _table_schema
 from python_ingest.job_schema import type_conflict as _type_conflict
 from python_ingest.job_split import merged_outcome, read_range, split_ranges
+from python_ingest.job_tables import land, with_lineage_all
 from python_ingest.ledger import FileState, Ledger, SourceFile, file_digest
 from python_ingest.model import (
-    BATCH_ID,
-    INGESTED_AT,
-    LINEAGE_COLUMNS,
     SOURCE_FILE,
     FileOutcome,
     OutcomeGroup,
@@ -39,6 +36,7 @@ from python_ingest.model import (
 from python_ingest.source_bytes import holding
 
 FIRST_CHUNK_FILES = 1000
+FIRST_CHUNK_BYTES = 16 * 1024 * 1024
 CHUNK_FILES = 16000
 CHUNK_BYTES = 512 * 1024 * 1024
 # Files go to the worker pool in groups, so many tiny files (hourly wearables, notes) cost one
@@ -68,16 +66,17 @@ class ModalitySummary:
 
 
 def _chunks(files: Sequence[SourceFile]) -> Iterator[list[SourceFile]]:
-    """The files in commit chunks of FIRST_CHUNK_FILES, doubling up to CHUNK_FILES (and at
-    most CHUNK_BYTES): the first commit comes soon, so parsing and committing overlap early,
-    and a run of many small files pays the per-commit costs a few times, not once per
-    thousand files."""
+    """The files in commit chunks of at most FIRST_CHUNK_FILES and FIRST_CHUNK_BYTES, both
+    doubling with each chunk up to CHUNK_FILES and CHUNK_BYTES: the first commit comes soon,
+    so parsing the next chunk overlaps it early, and a run of many small files pays the
+    per-commit costs a few times, not once per thousand files."""
     chunk: list[SourceFile] = []
-    size, most = 0, FIRST_CHUNK_FILES
+    size, most, most_bytes = 0, FIRST_CHUNK_FILES, FIRST_CHUNK_BYTES
     for f in files:
-        if chunk and (len(chunk) >= most or size + f.size_bytes > CHUNK_BYTES):
+        if chunk and (len(chunk) >= most or size + f.size_bytes > most_bytes):
             yield chunk
-            chunk, size, most = [], 0, min(2 * most, CHUNK_FILES)
+            chunk, size = [], 0
+            most, most_bytes = min(2 * most, CHUNK_FILES), min(2 * most_bytes, CHUNK_BYTES)
         chunk.append(f)
         size += f.size_bytes
     if chunk:
@@ -149,67 +148,6 @@ def _safe_read_many(reader: Reader, paths: list[Path]) -> list[FileOutcome]:
         except Exception:  # the per-file reads below say what went wrong, file by file
             pass
     return [_safe_read(reader, path) for path in paths]
-
-
-def _with_lineage(table: pa.Table, source: str, batch_id: str, at: dt.datetime) -> pa.Table:
-    n = table.num_rows
-    table = table.append_column(SOURCE_FILE, pa.array([source] * n, pa.string()))
-    table = table.append_column(BATCH_ID, pa.array([batch_id] * n, pa.string()))
-    table = table.append_column(INGESTED_AT, pa.array([at] * n, pa.timestamp("us", tz="UTC")))
-    content = [c for c in table.column_names if c not in LINEAGE_COLUMNS]
-    return table.select([*content, *LINEAGE_COLUMNS])
-
-
-def _with_lineage_all(
-    parts: list[tuple[str, pa.Table]], batch_id: str, at: dt.datetime
-) -> pa.Table:
-    """``_with_lineage`` of each (source, table) part, concatenated, built once per chunk.
-
-    Same result as concatenating per-file ``_with_lineage`` tables, column order included
-    (a column first seen in a later file comes after the lineage columns, as it did then).
-    """
-    tables = [table for _, table in parts]
-    # Consecutive tables of one schema (the common case: every file of a chunk) are joined
-    # without promotion, ~10x cheaper per table; only the runs are unified with promotion.
-    runs: list[list[pa.Table]] = []
-    for table in tables:
-        if runs and table.schema.equals(runs[-1][0].schema):
-            runs[-1].append(table)
-        else:
-            runs.append([table])
-    order: dict[str, None] = {}
-    for run in runs:
-        for name in run[0].column_names:
-            if name not in LINEAGE_COLUMNS:
-                order.setdefault(name)
-        for name in LINEAGE_COLUMNS:
-            order.setdefault(name)
-    joined = [pa.concat_tables(run) if len(run) > 1 else run[0] for run in runs]
-    data = pa.concat_tables(joined, promote_options="permissive")
-    n = data.num_rows
-    counts = np.fromiter((t.num_rows for t in tables), dtype=np.int64, count=len(tables))
-    indices = pa.array(np.repeat(np.arange(len(tables), dtype=np.int32), counts))
-    sources = pa.array([source for source, _ in parts], pa.string())
-    lineage = {
-        SOURCE_FILE: pa.DictionaryArray.from_arrays(indices, sources).cast(pa.string()),
-        BATCH_ID: pa.repeat(pa.scalar(batch_id, pa.string()), n),
-        INGESTED_AT: pa.repeat(pa.scalar(at, pa.timestamp("us", tz="UTC")), n),
-    }
-    for name, column in lineage.items():
-        data = data.append_column(name, column)
-    return data.select(list(order))
-
-
-def _land(path: Path, parts: list[pa.Table], predicate: str | None) -> None:
-    """Append, or replace the chunk's files' rows when some may already be there."""
-    if parts:
-        # One chunk per column: a chunk of small files is thousands of Arrow chunks (one per
-        # file), which the Parquet writer pays for per chunk (~4x the write of the same rows).
-        data = pa.concat_tables(parts, promote_options="permissive").combine_chunks()
-        mode = "overwrite" if predicate and is_delta_table(path) else "append"
-        write_delta(path, data, mode=mode, predicate=predicate if mode == "overwrite" else None)
-    elif predicate:
-        delete_where(path, predicate)
 
 
 def split_pending(
@@ -394,11 +332,11 @@ class IngestJob:
                 for f, o in zip(chunk, outcomes, strict=True)
                 if table in o.tables and o.tables[table].num_rows
             ]
-            data = [_with_lineage_all(parts, batch_id, started)] if parts else []
-            _land(self.bronze / table, data, predicate)
+            data = [with_lineage_all(parts, batch_id, started)] if parts else []
+            land(self.bronze / table, data, predicate)
         bad = [(f, q) for f, o in zip(chunk, outcomes, strict=True) for q in o.quarantined]
         quarantine = [self.ledger.quarantine_table(modality, bad, batch_id, started)] if bad else []
-        _land(self.ledger.quarantine_path, quarantine, predicate)
+        land(self.ledger.quarantine_path, quarantine, predicate)
         _pause_point("data")
         self.ledger.mark_landed(
             modality,

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from python_ingest.job import _safe_read, _with_lineage
+from python_ingest.job import _safe_read
+from python_ingest.job_tables import with_lineage
 from python_ingest.model import FileOutcome, Quarantined, Reader
 
 STAGED_BATCH_ROWS = 65_536
@@ -98,7 +99,7 @@ def stage(outcome: FileOutcome, key: str, stager: Stager, batch_id: str, at: dt.
     )
     for table, data in outcome.tables.items():
         if data.num_rows:
-            parsed.staged[table] = stager.add(table, _with_lineage(data, key, batch_id, at))
+            parsed.staged[table] = stager.add(table, with_lineage(data, key, batch_id, at))
     return parsed
 
 
@@ -205,4 +206,4 @@ def write_schema(schemas: list[pa.Schema]) -> pa.Schema:
 
 def lineaged(schema: pa.Schema, at: dt.datetime) -> pa.Schema:
     """The schema the job gives a reader table once lineage is added."""
-    return _with_lineage(schema.empty_table(), "", "", at).schema
+    return with_lineage(schema.empty_table(), "", "", at).schema
