@@ -117,7 +117,7 @@ class OutcomeGroup:
                 # Small pieces (hourly drops, one-row notes) become one chunk: cheap to copy,
                 # and thousands of chunks cost the parent per chunk. Large ones (a VCF's
                 # genotypes) cross as they are: copying them would cost more than it saves.
-                if joined.nbytes < SMALL_PIECE_BYTES * len(present):
+                if joined.get_total_buffer_size() < SMALL_PIECE_BYTES * len(present):
                     joined = joined.combine_chunks()
                 shared[name] = (_to_ipc(joined), counts)
         rest = [
