@@ -25,10 +25,10 @@ MAX_HELD_BYTES = 64 << 20
 _held: dict[str, bytes] = {}
 
 
-def read_source(path: Path) -> bytes:
+def read_source(path: Path | str) -> bytes:
     """The file's bytes: those hashed for the ledger if a worker holds them, else a read."""
     data = _held.get(os.fspath(path))
-    return data if data is not None else path.read_bytes()
+    return data if data is not None else Path(path).read_bytes()
 
 
 def hash_and_hold(path: Path, size: int) -> str | None:
