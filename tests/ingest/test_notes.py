@@ -207,6 +207,38 @@ def test_manifest_rows_without_a_note_and_notes_without_a_row(duck: Duck, tmp_pa
     assert summary.records_landed == 4
 
 
+def test_manifest_file_paths_as_exports_write_them(duck: Duck, tmp_path: Path) -> None:
+    """Windows separators and ``..`` in a row's file, a row naming a PDF, and a row naming a
+    note two folders down (which no manifest lookup from that note reaches)."""
+    source = tmp_path / "export"
+    (source / "text").mkdir(parents=True)
+    (source / "deep" / "inner").mkdir(parents=True)
+    (source / "text" / "A.txt").write_text("Note A.\n", encoding="utf-8")
+    (source / "text" / "B.pdf").write_bytes(b"%PDF-1.4\n")
+    (source / "text" / "D.txt").write_text("Note D.\n", encoding="utf-8")
+    (source / "deep" / "inner" / "C.txt").write_text("Note C.\n", encoding="utf-8")
+    (source / "manifest.csv").write_text(
+        "note_id,patient_mrn,file\n"
+        "A,MRN1,text\\A.txt\n"
+        "B,MRN2,text/B.pdf\n"
+        "C,MRN3,deep/inner/C.txt\n"
+        "D,MRN4,./text/../text/D.txt\n",
+        encoding="utf-8",
+    )
+    bronze = tmp_path / "lakehouse" / "bronze"
+    summary = IngestJob(NotesReader(), bronze.parent).run(source)
+    notes = _notes(duck, bronze)
+    assert set(notes) == {"A", "C", "D"}
+    assert (notes["A"]["patient_mrn"], notes["A"]["manifest_line"]) == ("MRN1", 2)
+    assert (notes["D"]["patient_mrn"], notes["D"]["manifest_line"]) == ("MRN4", 5)
+    assert notes["C"]["patient_mrn"] is None and notes["C"]["manifest_file"] is None
+    reasons = dict(duck.query(f"select _source_locator, reason from {scan(bronze, '_quarantine')}"))
+    assert set(reasons) == {"line 3", "line 4"}
+    assert "is not a .txt note" in reasons["line 3"]
+    assert "not in this manifest's folder or a folder below it" in reasons["line 4"]
+    assert (summary.records_read, summary.records_landed) == (3 + 2, 3)
+
+
 def test_a_folder_of_notes_without_manifest_and_ndjson(tmp_path: Path) -> None:
     source = tmp_path / "plain"
     source.mkdir()
