@@ -14,7 +14,7 @@ import pyarrow as pa
 from mmlake.delta import delete_where, is_delta_table, write_delta
 from python_ingest.model import BATCH_ID, INGESTED_AT, LINEAGE_COLUMNS, SOURCE_FILE
 
-COMBINE_MAX_BYTES = 256 * 1024 * 1024  # see few_chunks
+COMBINE_MAX_BYTES = 1 << 30  # per column, and per chunk of a larger column: see few_chunks
 
 
 def with_lineage(table: pa.Table, source: str, batch_id: str, at: dt.datetime) -> pa.Table:
@@ -65,19 +65,36 @@ def with_lineage_all(parts: list[tuple[str, pa.Table]], batch_id: str, at: dt.da
 
 
 def few_chunks(data: pa.Table) -> pa.Table:
-    """One chunk per column when the table is small: a chunk of small files is thousands of
-    Arrow chunks (one per file), which the Parquet writer pays for one by one (~4x the write
-    of the same rows). A large table keeps its chunks: copying it costs more than it saves,
-    and one string column over 2 GB cannot be a single Arrow chunk at all. The size is that of
-    the buffers the table references (each once): ``nbytes`` walks every slice of every chunk,
-    which costs more than the copy for a chunk of 16,000 files."""
-    if (
-        data.num_rows
-        and data.column(0).num_chunks > 1
-        and data.get_total_buffer_size() <= COMBINE_MAX_BYTES
-    ):
-        return data.combine_chunks()
-    return data
+    """Each column in as few Arrow chunks as fit ``COMBINE_MAX_BYTES`` each.
+
+    A commit of many small files is thousands of Arrow chunks (one per file), and the Parquet
+    writer pays for chunks one by one: a wearables commit of 8,000 hourly drops wrote in 1.8 s
+    as it came and in 0.8 s as one chunk per column, while the copy cost 0.4 s. One string or
+    list column over 2 GB cannot be a single chunk (32-bit offsets), so a column larger than
+    the bound is combined in runs of chunks up to it. Sizes are those of the buffers the
+    chunks reference (``nbytes`` walks every slice, which costs more than the copy)."""
+    if not data.num_rows or all(column.num_chunks <= 1 for column in data.columns):
+        return data
+    return pa.Table.from_arrays([_few(column) for column in data.columns], schema=data.schema)
+
+
+def _few(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if column.num_chunks <= 1:
+        return column
+    if column.get_total_buffer_size() <= COMBINE_MAX_BYTES:
+        return pa.chunked_array([column.combine_chunks()], column.type)
+    runs: list[list[pa.Array]] = [[]]
+    size = 0
+    for chunk in column.chunks:
+        cost = chunk.get_total_buffer_size()
+        if runs[-1] and size + cost > COMBINE_MAX_BYTES:
+            runs.append([])
+            size = 0
+        runs[-1].append(chunk)
+        size += cost
+    return pa.chunked_array(
+        [pa.concat_arrays(run) if len(run) > 1 else run[0] for run in runs], column.type
+    )
 
 
 def land(path: Path, parts: list[pa.Table], predicate: str | None) -> None:

@@ -1,8 +1,8 @@
 """How the job cuts a run into commits and how it shapes what it writes.
 
 Commit chunks start small (the first commit comes soon, so parsing overlaps it) and double up
-to a cap in files and bytes; a chunk's small tables are written as one Arrow chunk per column,
-a large one as it is (one string column over 2 GB cannot be a single chunk).
+to a cap in files and bytes; each column is written in as few Arrow chunks as fit a bound (one
+string column over 2 GB cannot be a single chunk), as zstd-compressed Parquet.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import python_ingest.job as job
 import python_ingest.job_tables as job_tables
 from python_ingest.ledger import SourceFile
+from tests.ingest.support import Duck
 
 
 def _files(n: int, size: int) -> list[SourceFile]:
@@ -36,14 +38,43 @@ def test_chunks_double_from_the_first_size_up_to_the_cap(monkeypatch: pytest.Mon
     assert [len(c) for c in job._chunks([*big, *_files(2, 100)])] == [1, 2, 1, 2]
 
 
-def test_small_tables_are_written_as_one_chunk_and_large_ones_as_they_are(
+def test_columns_are_written_in_as_few_chunks_as_fit_the_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pieces = [pa.table({"event_id": [f"e{i}"], "value": [float(i)]}) for i in range(500)]
+    pieces = [pa.table({"event_id": [f"e{i:03d}"], "value": [float(i)]}) for i in range(500)]
     many = pa.concat_tables(pieces)
     assert many.column(0).num_chunks == 500
     small = job_tables.few_chunks(many)
-    assert small.column(0).num_chunks == 1 and small.equals(many)
+    assert small.column(0).num_chunks == small.column(1).num_chunks == 1 and small.equals(many)
 
-    monkeypatch.setattr(job_tables, "COMBINE_MAX_BYTES", many.nbytes - 1)
-    assert job_tables.few_chunks(many).column(0).num_chunks == 500
+    # A column over the bound is combined in runs that each fit it (a string column over
+    # 2 GB cannot be one chunk); a column under it is still one chunk.
+    per_chunk = many.column(0).chunk(0).get_total_buffer_size()  # offsets and 4 characters
+    bound = 5000  # value: 500 doubles (4,000 bytes) fit; event_id: 500 * 12 bytes do not
+    assert many.column(1).get_total_buffer_size() <= bound < many.column(0).get_total_buffer_size()
+    monkeypatch.setattr(job_tables, "COMBINE_MAX_BYTES", bound)
+    runs = job_tables.few_chunks(many)
+    assert runs.column(0).num_chunks == -(-500 // (bound // per_chunk)) == 2
+    assert runs.column(1).num_chunks == 1
+    assert all(c.get_total_buffer_size() <= bound for c in runs.column(0).chunks)
+    assert runs.equals(many)
+
+
+def test_a_landed_chunk_reads_back_whole_from_zstd_parquet(duck: Duck, tmp_path: Path) -> None:
+    pieces = [pa.table({"event_id": [f"e{i:03d}"], "value": [float(i)]}) for i in range(500)]
+    table = tmp_path / "events"
+    job_tables.land(table, pieces, None)
+    again = [pa.table({"event_id": [f"e{i:03d}"], "value": [i + 1000.0]}) for i in range(5)]
+    job_tables.land(table, again, "event_id < 'e005'")  # a re-land replaces those rows
+    rows = duck.query(f"select event_id, value from delta_scan('{table}') order by event_id")
+    assert rows == [(f"e{i:03d}", i + (1000.0 if i < 5 else 0.0)) for i in range(500)]
+    files = sorted(table.glob("*.parquet"))
+    assert files
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        codecs = {
+            meta.row_group(g).column(c).compression
+            for g in range(meta.num_row_groups)
+            for c in range(meta.num_columns)
+        }
+        assert codecs == {"ZSTD"}, path
