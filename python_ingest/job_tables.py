@@ -75,6 +75,8 @@ def few_chunks(data: pa.Table) -> pa.Table:
     chunks reference (``nbytes`` walks every slice, which costs more than the copy)."""
     if not data.num_rows or all(column.num_chunks <= 1 for column in data.columns):
         return data
+    if data.get_total_buffer_size() <= COMBINE_MAX_BYTES:  # every column fits: one call
+        return data.combine_chunks()
     return pa.Table.from_arrays([_few(column) for column in data.columns], schema=data.schema)
 
 
