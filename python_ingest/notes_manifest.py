@@ -67,12 +67,6 @@ def canonical(name: str) -> str | None:
     return _ALIASES.get(re.sub(r"[^a-z0-9]", "", name.lower()))
 
 
-def absolute(path: Path) -> Path:
-    """An absolute, normalized path without touching the disk (the job passes resolved paths;
-    ``resolve()`` would cost a system call per path component, per note)."""
-    return Path(os.path.abspath(path))
-
-
 def is_note_text(path: Path | str) -> bool:
     return os.path.splitext(path)[1].lower() == ".txt"
 
@@ -123,12 +117,6 @@ class Folders:
         if found is None:
             found = self._indexes[manifest] = load_index(Path(manifest))
         return found
-
-
-def manifest_for(text: Path) -> Path | None:
-    """The manifest that describes ``text`` (absolute): in its folder, else in the parent."""
-    found = Folders().manifest_for(os.fspath(text))
-    return Path(found) if found is not None else None
 
 
 @dataclass(frozen=True)
@@ -222,9 +210,8 @@ def _build_index(manifest: Path) -> ManifestIndex:
     return index
 
 
-def unclaimed_rows(index: ManifestIndex, folders: Folders | None = None) -> list[Quarantined]:
+def unclaimed_rows(index: ManifestIndex, folders: Folders) -> list[Quarantined]:
     """The manifest's rows that no text file accounts for, each with the reason."""
-    folders = folders or Folders()
     if index.header_problem is not None:
         return [Quarantined("file", index.header_problem)]
     bad = list(index.malformed)
