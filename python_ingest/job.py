@@ -21,6 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from mmlake.delta import sql_string
+from python_ingest.ipc_spool import spool_folder
+from python_ingest.ipc_spool import use as use_spool
 from python_ingest.job_schema import table_schema as _table_schema
 from python_ingest.job_schema import type_conflict as _type_conflict
 from python_ingest.job_split import merged_outcome, read_range, split_ranges
@@ -201,7 +203,23 @@ class IngestJob:
         todo, summary.files_skipped, seen = pending or self.pending(source)
         summary.files_seen = len(todo) + summary.files_skipped
         batch_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
-        pool = ProcessPoolExecutor(self.workers) if self.workers > 1 and len(todo) > 1 else None
+        if self.workers < 2 or len(todo) < 2:
+            self._land_all(None, todo, batch_id, seen, summary, on_file)
+            return summary
+        with spool_folder() as folder:
+            pool = ProcessPoolExecutor(self.workers, initializer=use_spool, initargs=(folder,))
+            self._land_all(pool, todo, batch_id, seen, summary, on_file)
+        return summary
+
+    def _land_all(
+        self,
+        pool: ProcessPoolExecutor | None,
+        todo: list[SourceFile],
+        batch_id: str,
+        seen: set[str],
+        summary: ModalitySummary,
+        on_file: Callable[[int], None] | None,
+    ) -> None:
         try:
             # The pool parses the next chunk while this process commits the current one.
             chunks = _chunks(todo)
@@ -219,7 +237,6 @@ class IngestJob:
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-        return summary
 
     def _parse(
         self, pool: ProcessPoolExecutor | None, chunk: list[SourceFile]

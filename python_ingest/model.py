@@ -16,6 +16,8 @@ from typing import Any, Protocol
 import orjson
 import pyarrow as pa
 
+from python_ingest.ipc_spool import pack, unpack
+
 # Lineage columns, in this order, at the end of every bronze table.
 SOURCE_FILE = "_source_file"
 SOURCE_LOCATOR = "_source_locator"
@@ -73,13 +75,13 @@ class FileOutcome:
         parsing a whole small file); one IPC stream per table costs tens of microseconds.
         """
         state = dict(self.__dict__)
-        state["tables"] = {name: _to_ipc(table) for name, table in self.tables.items()}
+        state["tables"] = {name: pack(table) for name, table in self.tables.items()}
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         streams = state.pop("tables")
         self.__dict__.update(state)
-        self.tables = {name: pa.ipc.open_stream(data).read_all() for name, data in streams.items()}
+        self.tables = {name: unpack(data) for name, data in streams.items()}
 
     def check_accounting(self, path: Path) -> None:
         if self.records_read != self.records_landed + len(self.quarantined):
@@ -107,7 +109,7 @@ class OutcomeGroup:
     def __getstate__(self) -> dict[str, object]:
         outcomes = [o for _, o in self.items]
         names = dict.fromkeys(name for o in outcomes for name in o.tables)
-        shared: dict[str, tuple[bytes, list[int]]] = {}
+        shared: dict[str, tuple[bytes | str, list[int]]] = {}
         for name in names:
             present = [o.tables[name] for o in outcomes if name in o.tables]
             schema = present[0].schema
@@ -119,7 +121,7 @@ class OutcomeGroup:
                 # genotypes) cross as they are: copying them would cost more than it saves.
                 if joined.get_total_buffer_size() < SMALL_PIECE_BYTES * len(present):
                     joined = joined.combine_chunks()
-                shared[name] = (_to_ipc(joined), counts)
+                shared[name] = (pack(joined), counts)
         rest = [
             FileOutcome(
                 {n: t for n, t in o.tables.items() if n not in shared},
@@ -134,7 +136,7 @@ class OutcomeGroup:
     def __setstate__(self, state: dict[str, Any]) -> None:
         outcomes: list[FileOutcome] = state["outcomes"]
         for name, (stream, counts) in state["shared"].items():
-            table = pa.ipc.open_stream(stream).read_all()
+            table = unpack(stream)
             offset = 0
             for outcome, count in zip(outcomes, counts, strict=True):
                 if count >= 0:
@@ -163,13 +165,6 @@ class Reader(Protocol):
     # Optional: ``companions(path) -> list[Path]``, the sibling files that ``path``'s content
     # depends on (PLINK .bim/.fam, a BGEN .sample). The ledger hashes them with the file, so a
     # changed sibling re-lands the fileset.
-
-
-def _to_ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
 
 
 def record_hash(payload: bytes | str | dict | list) -> str:
