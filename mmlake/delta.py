@@ -14,6 +14,8 @@ from typing import Literal
 import pyarrow as pa
 from deltalake import WriterProperties, write_deltalake
 
+from mmlake.delta_nested import grows_nested, merged_rows
+
 WriteMode = Literal["append", "overwrite"]
 # Parquet pages compressed with zstd at level 1 instead of delta-rs's default snappy: across
 # the bronze tables of a generated cohort it writes in about snappy's time (0.65x to 1.2x) and
@@ -35,10 +37,23 @@ def write_delta(
 
     ``predicate`` with ``mode="overwrite"`` replaces only the matching rows (Delta's
     replaceWhere), which is how a re-run re-lands a file without duplicating it. ``merge`` lets
-    new columns appear (schema evolution) while old rows read them as null.
+    new columns appear (schema evolution) while old rows read them as null; a new field inside
+    a struct makes the commit rewrite the table instead (``mmlake.delta_nested``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    kept = predicate if mode == "overwrite" else None
     try:
+        if (
+            schema_mode == "merge"
+            and isinstance(data, pa.Table)
+            and (mode == "append" or kept)
+            and is_delta_table(path)
+            and grows_nested(path, data.schema)
+        ):
+            # A struct gains fields: rewrite so every file has them (see mmlake.delta_nested).
+            schema, rows = merged_rows(path, data, kept)
+            data = pa.RecordBatchReader.from_batches(schema, rows)
+            mode, predicate, schema_mode = "overwrite", None, "overwrite"
         write_deltalake(
             str(path),
             data,

@@ -39,6 +39,7 @@ from python_ingest.source_bytes import holding
 
 FIRST_CHUNK_FILES = 1000
 FIRST_CHUNK_BYTES = 16 * 1024 * 1024
+MIN_CHUNK_BYTES = 1024 * 1024  # the ramps never cut a chunk smaller than this (or the first)
 CHUNK_FILES = 16000
 CHUNK_BYTES = 512 * 1024 * 1024
 # Files go to the worker pool in groups, so many tiny files (hourly wearables, notes) cost one
@@ -68,17 +69,30 @@ class ModalitySummary:
 
 
 def _chunks(files: Sequence[SourceFile]) -> Iterator[list[SourceFile]]:
-    """The files in commit chunks of at most FIRST_CHUNK_FILES and FIRST_CHUNK_BYTES, both
-    doubling with each chunk up to CHUNK_FILES and CHUNK_BYTES: the first commit comes soon,
-    so parsing the next chunk overlaps it early, and a run of many small files pays the
-    per-commit costs a few times, not once per thousand files."""
+    """The files in commit chunks that grow, then shrink again towards the end of the run.
+
+    Parsing (the pool) and committing (this process) overlap one chunk apart, so the first
+    chunk's parse and the last chunk's commit each run alone. Both ends are kept small: the
+    first chunk is at most FIRST_CHUNK_FILES / FIRST_CHUNK_BYTES and an eighth of the run,
+    each next one doubles up to CHUNK_FILES / CHUNK_BYTES (a run of many small files pays the
+    per-commit costs a few times, not once per thousand files), and none takes more than half
+    of what is left, so the run ends on a chunk about the size of the first.
+    """
+    left_files, left_bytes = len(files), sum(f.size_bytes for f in files)
+    least = max(1, min(FIRST_CHUNK_FILES, left_files // 8))
+    least_bytes = min(FIRST_CHUNK_BYTES, max(MIN_CHUNK_BYTES, left_bytes // 8))
+    most, most_bytes = least, least_bytes
     chunk: list[SourceFile] = []
-    size, most, most_bytes = 0, FIRST_CHUNK_FILES, FIRST_CHUNK_BYTES
+    size = 0
+    cap, cap_bytes = least, least_bytes
     for f in files:
-        if chunk and (len(chunk) >= most or size + f.size_bytes > most_bytes):
+        if chunk and (len(chunk) >= cap or size + f.size_bytes > cap_bytes):
             yield chunk
-            chunk, size = [], 0
+            left_files, left_bytes = left_files - len(chunk), left_bytes - size
             most, most_bytes = min(2 * most, CHUNK_FILES), min(2 * most_bytes, CHUNK_BYTES)
+            cap = max(least, min(most, -(-left_files // 2)))
+            cap_bytes = max(least_bytes, min(most_bytes, -(-left_bytes // 2)))
+            chunk, size = [], 0
         chunk.append(f)
         size += f.size_bytes
     if chunk:
@@ -103,6 +117,16 @@ def _groups(files: Sequence[SourceFile], workers: int) -> list[list[SourceFile]]
     if group:
         groups.append(group)
     return groups
+
+
+def _load_before_fork() -> None:
+    """Load here, once, what every pool worker would otherwise load for itself.
+
+    pyarrow imports pandas (when installed) the first time it converts Python values, about
+    0.25 s of CPU. This process pays it at its first commit anyway; paid before the pool
+    forks, the workers inherit the loaded modules instead of each paying it again on every run.
+    """
+    pa.array([0])
 
 
 def _safe_read(reader: Reader, path: Path) -> FileOutcome:
@@ -207,6 +231,7 @@ class IngestJob:
             self._land_all(None, todo, batch_id, seen, summary, on_file)
             return summary
         with spool_folder() as folder:
+            _load_before_fork()
             pool = ProcessPoolExecutor(self.workers, initializer=use_spool, initargs=(folder,))
             self._land_all(pool, todo, batch_id, seen, summary, on_file)
         return summary

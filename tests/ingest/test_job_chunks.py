@@ -23,19 +23,26 @@ def _files(n: int, size: int) -> list[SourceFile]:
     return [SourceFile(Path(f"/landing/{i:06d}.jsonl"), size, None) for i in range(n)]
 
 
-def test_chunks_double_from_the_first_size_up_to_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunks_double_up_to_the_cap_then_halve_towards_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(job, "FIRST_CHUNK_FILES", 10)
     monkeypatch.setattr(job, "CHUNK_FILES", 40)
     monkeypatch.setattr(job, "FIRST_CHUNK_BYTES", 10_000)
     monkeypatch.setattr(job, "CHUNK_BYTES", 1_000_000)
     files = _files(150, 100)
     chunks = list(job._chunks(files))
-    assert [len(c) for c in chunks] == [10, 20, 40, 40, 40]
+    # Up (the first commit comes soon), capped, then never more than half of what is left (the
+    # last commit, which nothing overlaps, is small), down to the first chunk's size.
+    assert [len(c) for c in chunks] == [10, 20, 40, 40, 20, 10, 10]
     assert [f for c in chunks for f in c] == files  # every file once, in order
+
+    # The first chunk is also at most an eighth of the run.
+    assert [len(c) for c in job._chunks(_files(40, 100))] == [5, 10, 13, 6, 5, 1]
 
     # Bytes bound the chunks the same way; a file larger than the bound is a chunk alone.
     big = [*_files(3, 6_000), SourceFile(Path("/landing/huge.ndjson"), 5_000_000, None)]
-    assert [len(c) for c in job._chunks([*big, *_files(2, 100)])] == [1, 2, 1, 2]
+    assert [len(c) for c in job._chunks([*big, *_files(2, 100)])] == [1, 2, 1, 1, 1]
 
 
 def test_columns_are_written_in_as_few_chunks_as_fit_the_bound(

@@ -1,8 +1,8 @@
-"""Large tables cross from pool workers through shared memory, and none of it outlives the job.
+"""What the job's pool workers get from it: shared memory for large tables, loaded modules.
 
 A spooled table must come back equal and leave no file behind; a folder left by a killed job is
-swept by the next one; and a job whose every table goes through the spool lands exactly what a
-single-process job lands.
+swept by the next one; a job whose every table goes through the spool lands exactly what a
+single-process job lands; and the workers start with what pyarrow loads on first use.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from python_ingest.genomics import GenomicsReader
 from python_ingest.job import IngestJob
 from tests.ingest.support import Duck, generate, scan
 
-pytestmark = pytest.mark.skipif(not spool.SHM_ROOT.is_dir(), reason="no /dev/shm on this OS")
+needs_shm = pytest.mark.skipif(not spool.SHM_ROOT.is_dir(), reason="no /dev/shm on this OS")
 
 
 def _ours() -> list[Path]:
@@ -52,6 +52,7 @@ def genotypes() -> pa.Table:
     return pa.table({"contigName": ["1", "2"], "calls": calls}).slice(1, 1)
 
 
+@needs_shm
 def test_a_large_table_is_spooled_and_comes_back_equal(
     genotypes: pa.Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -71,6 +72,7 @@ def test_a_large_table_is_spooled_and_comes_back_equal(
     assert _ours() == []
 
 
+@needs_shm
 def test_without_a_folder_or_below_the_bound_a_table_crosses_as_bytes(
     genotypes: pa.Table,
 ) -> None:
@@ -84,6 +86,7 @@ def test_without_a_folder_or_below_the_bound_a_table_crosses_as_bytes(
         assert isinstance(packed, bytes) and spool.unpack(packed).equals(genotypes)
 
 
+@needs_shm
 def test_the_folder_of_a_killed_job_is_swept_and_a_running_ones_kept() -> None:
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
@@ -107,6 +110,7 @@ def test_the_folder_of_a_killed_job_is_swept_and_a_running_ones_kept() -> None:
             dead.rmdir()
 
 
+@needs_shm
 def test_a_job_handing_every_table_over_spooled_lands_what_one_process_lands(
     tmp_path_factory: pytest.TempPathFactory,
     tmp_path: Path,
@@ -138,3 +142,45 @@ def test_a_job_handing_every_table_over_spooled_lands_what_one_process_lands(
     assert _bronze_state(tmp_path / "pooled" / "bronze") == _bronze_state(
         tmp_path / "alone" / "bronze"
     )
+
+
+PROBE = """
+import sys
+from pathlib import Path
+
+from python_ingest.job import IngestJob
+from python_ingest.notes import NotesReader
+
+
+class Probe(NotesReader):
+    def read(self, path):
+        if "pandas" not in sys.modules:
+            raise RuntimeError("this worker had to load pandas itself")
+        return super().read(path)
+
+    def read_many(self, paths):
+        return [self.read(p) for p in paths]
+
+
+assert "pandas" not in sys.modules, "importing the job loaded pandas: nothing to prove"
+summary = IngestJob(Probe(), Path(sys.argv[2]), workers=2).run(Path(sys.argv[1]))
+print(summary.records_read, summary.records_quarantined)
+"""
+
+
+def test_pool_workers_start_with_what_pyarrow_loads_on_first_use(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """pyarrow loads pandas on its first conversion, ~0.25 s: paid once before the fork, not
+    by every worker on every run. Checked in a fresh interpreter, where nothing loaded it yet."""
+    pytest.importorskip("pandas")
+    cohort = generate(tmp_path_factory, seed=29, modalities=("ehr", "notes"), patients=6)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(cohort / "notes"), str(tmp_path / "lake")],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    read, quarantined = map(int, done.stdout.split())
+    assert read > 0 and quarantined == 0, done.stderr
