@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ SHM_ROOT = Path("/dev/shm")
 SPOOL_PREFIX = "mmlake-ipc-"
 # Smaller tables cross as bytes: a file per table would cost more than the copies it saves.
 SPOOL_MIN_BYTES = 8 << 20
+STALE_SECONDS = 600
 
 
 # The folder this pool worker spools into (set by ``use`` when the pool starts it), if any.
@@ -47,13 +49,20 @@ def _alive(pid: int) -> bool:
 
 
 def sweep_stale() -> None:
-    """Remove the spool folders of job processes that no longer run (killed mid-way)."""
+    """Remove the spool folders of job processes that no longer run (killed mid-way).
+
+    A folder is only taken for stale once it has also been idle for STALE_SECONDS: a process
+    id says nothing across PID namespaces (containers sharing /dev/shm), while a live pool
+    creates and removes files in its folder with every chunk.
+    """
     if not SHM_ROOT.is_dir():
         return
+    idle_since = time.time() - STALE_SECONDS
     for folder in SHM_ROOT.glob(f"{SPOOL_PREFIX}*"):
         pid = folder.name.removeprefix(SPOOL_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            if pid.isdigit() and not _alive(int(pid)) and folder.stat().st_mtime < idle_since:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

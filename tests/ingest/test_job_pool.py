@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -98,11 +99,16 @@ def test_the_folder_of_a_killed_job_is_swept_and_a_running_ones_kept() -> None:
     dead.mkdir()
     (dead / "left.arrow").write_bytes(b"a task's table nobody unpacked")
     try:
+        spool.sweep_stale()
+        assert dead.is_dir()  # its process is gone, but it was busy a moment ago
+        idle = time.time() - spool.STALE_SECONDS - 1
+        os.utime(dead, (idle, idle))
         with spool.spool_folder() as folder:
             assert not dead.exists()
-            assert folder is not None and Path(folder).is_dir()  # this process still runs
+            assert folder is not None and Path(folder).is_dir()
+            os.utime(folder, (idle, idle))
             spool.sweep_stale()
-            assert Path(folder).is_dir()
+            assert Path(folder).is_dir()  # idle too, but this process still runs
     finally:
         if dead.exists():
             for child in dead.iterdir():
@@ -146,6 +152,7 @@ def test_a_job_handing_every_table_over_spooled_lands_what_one_process_lands(
 
 PROBE = """
 import sys
+import time
 from pathlib import Path
 
 from python_ingest.job import IngestJob
