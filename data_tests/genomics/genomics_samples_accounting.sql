@@ -1,5 +1,6 @@
--- Record accounting of genomics_samples: every bronze row (manifest row or VCF sample column)
--- is represented by its specimen in stg_genomics__samples, with the right provenance flags;
+-- Record accounting of genomics_samples: every bronze row (a manifest row, or a sample of a
+-- VCF, BGEN or PLINK file) is represented by its specimen in stg_genomics__samples, with the
+-- right provenance flags;
 -- a specimen without manifest row must have a null patient_key (never a guessed link).
 with bronze as (
     select
@@ -31,7 +32,7 @@ missing as (
             b.sample_id = s.sample_id
             and (
                 (b.source_kind = 'manifest' and s.has_manifest)
-                or (b.source_kind = 'vcf' and s.is_sequenced)
+                or (b.source_kind != 'manifest' and s.is_sequenced)
             )
     where s.sample_id is null
 ),

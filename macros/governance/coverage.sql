@@ -13,7 +13,9 @@
       is in the vocabulary and is its most sensitive column's; its row_filters are known
       ones, and consent/study filters need a patient_key column;
     - when the node's relation exists in the warehouse, every real column is declared in its
-      YAML (a silver model without a contract can select more columns than it documents).
+      YAML (a silver model without a contract can select more columns than it documents),
+      or matched by one of its `meta.dynamic_columns` prefixes (bronze tables whose columns
+      follow their input, such as a VCF's INFO_* fields).
       Relations of nodes this invocation is about to rebuild are skipped (they may be stale);
       assert_model_columns_classified() checks a model's fresh relation in its post-hook.
 
@@ -53,6 +55,25 @@
     {%- do merged.update((column.get('config') or {}).get('meta') or {}) -%}
     {%- do merged.update(column.get('meta') or {}) -%}
     {{ return(merged) }}
+{%- endmacro %}
+
+{#-
+    Classification of a column the YAML does not list, from the node's
+    `meta.dynamic_columns`: entries {prefix, classification} for tables whose columns follow
+    their input (a VCF header's INFO_* fields, a device's new payload fields). The first entry
+    whose prefix starts the name (case-insensitive) classifies it; an empty prefix matches any
+    column. None when no entry matches.
+-#}
+{% macro governance_dynamic_classification(node, column_name) -%}
+    {%- set node_meta = {} -%}
+    {%- do node_meta.update(node.get('meta') or {}) -%}
+    {%- do node_meta.update((node.get('config') or {}).get('meta') or {}) -%}
+    {%- for entry in node_meta.get('dynamic_columns') or [] -%}
+        {%- if (column_name | lower).startswith((entry.get('prefix') or '') | lower) -%}
+            {{ return(entry.get('classification')) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(none) }}
 {%- endmacro %}
 
 {#- Problems of the YAML declaration of one node, as messages naming node.column. -#}
@@ -95,6 +116,12 @@
                 ~ "' is not its most sensitive column's ('" ~ vocabulary[ranks | min] ~ "')") -%}
         {%- endif -%}
     {%- endif -%}
+    {%- for entry in node_meta.get('dynamic_columns') or [] -%}
+        {%- if entry is not mapping or entry.get('classification') not in vocabulary -%}
+            {%- do errors.append(label ~ ": dynamic_columns entry " ~ entry
+                ~ " needs a prefix and a classification in the vocabulary") -%}
+        {%- endif -%}
+    {%- endfor -%}
     {%- set column_names = node.columns.keys() | map('lower') | list -%}
     {%- for row_filter in node_meta.get('row_filters') or [] -%}
         {%- if row_filter not in governance_row_filter_vocabulary() -%}
@@ -112,7 +139,8 @@
     {%- set errors = [] -%}
     {%- set declared = node.columns.keys() | map('lower') | list -%}
     {%- for column in adapter.get_columns_in_relation(relation) -%}
-        {%- if column.name | lower not in declared -%}
+        {%- if column.name | lower not in declared
+            and governance_dynamic_classification(node, column.name) is none -%}
             {%- do errors.append(governance_node_label(node) ~ '.' ~ column.name
                 ~ ': column of ' ~ relation ~ ' is not declared in YAML, so not classified') -%}
         {%- endif -%}

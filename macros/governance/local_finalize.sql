@@ -58,7 +58,8 @@
             {%- set node_columns = {} -%}
             {%- for name in names -%}
                 {%- set cmeta = local_column_meta(node, name) -%}
-                {%- set classification = cmeta.get('classification') -%}
+                {%- set classification = cmeta.get('classification')
+                    or governance_dynamic_classification(node, name) -%}
                 {%- do node_columns.update({name | lower: classification or 'phi'}) -%}
                 {%- set row = [
                     local_sql_string(node.resource_type),

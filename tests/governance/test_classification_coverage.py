@@ -17,7 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
+
 from mmlake.dbt_runner import dbt_env
+from mmlake.delta import write_delta
+from mmlake.duckdb_ext import load_bundled_extensions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).with_name("dbt")
@@ -178,3 +183,42 @@ def test_coverage_fails_on_an_undeclared_real_column(tmp_path: Path) -> None:
     rebuilt = run_dbt(project, lakehouse, ["build", *model])
     assert rebuilt.returncode != 0, output(rebuilt)
     assert expected in output(rebuilt)
+
+
+def test_dynamic_columns_classify_a_bronze_tables_input_driven_columns(tmp_path: Path) -> None:
+    """Bronze columns that follow their input (a VCF header's INFO_* fields, a device's new
+    payload fields) are classified by the source's `meta.dynamic_columns` prefixes; any other
+    undeclared column still fails, and so does an entry naming an unknown classification."""
+    project = copy_project(tmp_path / "project")
+    lakehouse = tmp_path / "lakehouse"
+    bronze = lakehouse / "bronze"
+    write_delta(
+        bronze / "genomics_variants",
+        pa.table({"contigName": ["chr1"], "INFO_gnomAD_AF": [0.1], "surprise": ["x"]}),
+    )
+    write_delta(bronze / "wearables_events", pa.table({"event_id": ["e1"], "hrv_rmssd": [41.0]}))
+    # Outside a build the bronze views come from the hook's macro, run as an operation.
+    registered = run_dbt(project, lakehouse, ["run-operation", "register_bronze_sources"])
+    assert registered.returncode == 0, output(registered)
+    with duckdb.connect(str(lakehouse / "warehouse.duckdb"), read_only=True) as conn:
+        load_bundled_extensions(conn)
+        seen = conn.execute("describe bronze.wearables_events").fetchall()
+    assert "hrv_rmssd" in [row[0] for row in seen]  # the check does look at this relation
+    first = run_dbt(project, lakehouse, CHECK)
+    assert first.returncode != 0, output(first)
+    assert "Classification coverage failed (1 problems)" in output(first)
+    assert "source genomics.variants.surprise: column of" in output(first)
+
+    sources = project / "models/bronze/wearables/_wearables__sources.yml"
+    text = sources.read_text(encoding="utf-8")
+    entry = '            - {prefix: "", classification: phi}\n'
+    assert text.count(entry) == 1
+    sources.write_text(text.replace(entry, entry.replace("phi", "secret")), encoding="utf-8")
+
+    result = run_dbt(project, lakehouse, CHECK)
+    assert result.returncode != 0, output(result)
+    text = output(result)
+    assert "Classification coverage failed (2 problems)" in text
+    assert 'source genomics.variants.surprise: column of "warehouse"."bronze"' in text
+    assert "source wearables.events: dynamic_columns entry" in text
+    assert "INFO_gnomAD_AF" not in text and "hrv_rmssd" not in text

@@ -74,11 +74,20 @@ identified as (
         patient_ref,
         last_updated,
         status,
-        -- DICOM UIDs are sent as urn:oid:<uid> (system urn:dicom:uid); keep the bare UID.
+        -- DICOM UIDs are sent as urn:oid:<uid> (system urn:dicom:uid; Synthea uses the
+        -- generic URI system urn:ietf:rfc:3986 with the same urn:oid: value); keep the bare UID.
         regexp_replace(
             coalesce(
                 {%- for i in range(max_identifiers) %}
                     case when id_system_{{ i }} = 'urn:dicom:uid' then id_value_{{ i }} end,
+                {%- endfor %}
+                {%- for i in range(max_identifiers) %}
+                    case
+                        when
+                            id_system_{{ i }} = 'urn:ietf:rfc:3986'
+                            and id_value_{{ i }} like 'urn:oid:%'
+                            then id_value_{{ i }}
+                    end,
                 {%- endfor %}
                 null
             ),

@@ -65,13 +65,14 @@ manifest as (
 ),
 
 vcf as (
+    -- Genotype files of every format: VCF sample columns, BGEN samples, PLINK .fam rows.
     select
         trim(sample_id) as sample_id,
         count(*) as n_vcf_columns,
         min(sequencing_run) as vcf_sequencing_run,
         min(_source_file) as first_vcf_source_file
     from bronze
-    where source_kind = 'vcf'
+    where source_kind != 'manifest'
     group by trim(sample_id)
 ),
 
