@@ -39,7 +39,7 @@ from python_ingest.source_bytes import holding
 
 FIRST_CHUNK_FILES = 1000
 FIRST_CHUNK_BYTES = 16 * 1024 * 1024
-MIN_CHUNK_BYTES = 1024 * 1024  # the ramps never cut a chunk smaller than this (or the first)
+MIN_CHUNK_BYTES = 4 * 1024 * 1024
 CHUNK_FILES = 16000
 CHUNK_BYTES = 512 * 1024 * 1024
 # Files go to the worker pool in groups, so many tiny files (hourly wearables, notes) cost one
@@ -73,25 +73,33 @@ def _chunks(files: Sequence[SourceFile]) -> Iterator[list[SourceFile]]:
 
     Parsing (the pool) and committing (this process) overlap one chunk apart, so the first
     chunk's parse and the last chunk's commit each run alone. Both ends are kept small: the
-    first chunk is at most FIRST_CHUNK_FILES / FIRST_CHUNK_BYTES and an eighth of the run,
-    each next one doubles up to CHUNK_FILES / CHUNK_BYTES (a run of many small files pays the
-    per-commit costs a few times, not once per thousand files), and none takes more than half
-    of what is left, so the run ends on a chunk about the size of the first.
+    first chunk is at most FIRST_CHUNK_FILES, and FIRST_CHUNK_BYTES or an eighth of the run's
+    bytes, each next one doubles up to CHUNK_FILES / CHUNK_BYTES (a run of many small files
+    pays the per-commit costs a few times, not once per thousand files), and none takes more
+    than half of what is left, so the run ends on a chunk about the size of the first. Every
+    commit has fixed costs (ledger rows, one Delta commit per table), so no chunk is cut below
+    the first's size (nor below MIN_CHUNK_BYTES) or leaves a remainder smaller than it: a
+    small run is a single chunk.
     """
     left_files, left_bytes = len(files), sum(f.size_bytes for f in files)
-    least = max(1, min(FIRST_CHUNK_FILES, left_files // 8))
+    least = FIRST_CHUNK_FILES
     least_bytes = min(FIRST_CHUNK_BYTES, max(MIN_CHUNK_BYTES, left_bytes // 8))
+
+    def cap(most: int, least: int, left: int) -> int:
+        size = max(least, min(most, -(-left // 2)))
+        return left if left - size < least else size  # no runt left for a last commit
+
     most, most_bytes = least, least_bytes
+    limit, limit_bytes = cap(most, least, left_files), cap(most_bytes, least_bytes, left_bytes)
     chunk: list[SourceFile] = []
     size = 0
-    cap, cap_bytes = least, least_bytes
     for f in files:
-        if chunk and (len(chunk) >= cap or size + f.size_bytes > cap_bytes):
+        if chunk and (len(chunk) >= limit or size + f.size_bytes > limit_bytes):
             yield chunk
             left_files, left_bytes = left_files - len(chunk), left_bytes - size
             most, most_bytes = min(2 * most, CHUNK_FILES), min(2 * most_bytes, CHUNK_BYTES)
-            cap = max(least, min(most, -(-left_files // 2)))
-            cap_bytes = max(least_bytes, min(most_bytes, -(-left_bytes // 2)))
+            limit = cap(most, least, left_files)
+            limit_bytes = cap(most_bytes, least_bytes, left_bytes)
             chunk, size = [], 0
         chunk.append(f)
         size += f.size_bytes

@@ -37,12 +37,19 @@ def test_chunks_double_up_to_the_cap_then_halve_towards_the_end(
     assert [len(c) for c in chunks] == [10, 20, 40, 40, 20, 10, 10]
     assert [f for c in chunks for f in c] == files  # every file once, in order
 
-    # The first chunk is also at most an eighth of the run.
-    assert [len(c) for c in job._chunks(_files(40, 100))] == [5, 10, 13, 6, 5, 1]
+    # No chunk leaves a remainder smaller than the first chunk, and a small run is one chunk.
+    assert [len(c) for c in job._chunks(_files(40, 100))] == [10, 15, 15]
+    assert [len(c) for c in job._chunks(_files(9, 100))] == [9]
 
     # Bytes bound the chunks the same way; a file larger than the bound is a chunk alone.
     big = [*_files(3, 6_000), SourceFile(Path("/landing/huge.ndjson"), 5_000_000, None)]
-    assert [len(c) for c in job._chunks([*big, *_files(2, 100)])] == [1, 2, 1, 1, 1]
+    assert [len(c) for c in job._chunks([*big, *_files(2, 100)])] == [1, 2, 1, 2]
+
+    # The first chunk is also at most an eighth of the run's bytes (not below MIN_CHUNK_BYTES).
+    monkeypatch.setattr(job, "FIRST_CHUNK_FILES", 100)
+    monkeypatch.setattr(job, "FIRST_CHUNK_BYTES", 1_000_000)
+    monkeypatch.setattr(job, "MIN_CHUNK_BYTES", 1_000)
+    assert [len(c) for c in job._chunks(_files(40, 1_000))] == [5, 10, 12, 6, 7]
 
 
 def test_columns_are_written_in_as_few_chunks_as_fit_the_bound(
