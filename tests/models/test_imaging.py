@@ -128,7 +128,7 @@ def test_no_identifier_from_bronze_reaches_imaging_silver_or_gold(
         # Embedded leaks too (a path or a free-text field holding an MRN or a UID); short
         # values (a 5-digit Study ID) would match inside any hex key by chance. Pseudonymised
         # keys (sha256 hex digests) are left out of that search: across thousands of them,
-        # the 8 digits of some birth date turn up inside one by chance in about one run in ten.
+        # the 8 digits of some study or birth date turn up inside one by chance (~1% of runs).
         text = "\n".join(v for v in found if not HEX_DIGEST.fullmatch(v))
         embedded = {raw for raw in raw_identifiers if len(raw) >= 8 and raw in text}
         if exact or embedded:
