@@ -14,7 +14,7 @@ from typing import Literal
 import pyarrow as pa
 from deltalake import WriterProperties, write_deltalake
 
-from mmlake.delta_nested import grows_nested, merged_rows
+from mmlake.delta_nested import grows_nested, has_struct, merged_rows
 
 WriteMode = Literal["append", "overwrite"]
 # Parquet pages compressed with zstd at level 1 instead of delta-rs's default snappy: across
@@ -43,17 +43,14 @@ def write_delta(
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = predicate if mode == "overwrite" else None
     try:
-        if (
-            schema_mode == "merge"
-            and isinstance(data, pa.Table)
-            and (mode == "append" or kept)
-            and is_delta_table(path)
-            and grows_nested(path, data.schema)
-        ):
-            # A struct gains fields: rewrite so every file has them (see mmlake.delta_nested).
-            schema, rows = merged_rows(path, data, kept)
-            data = pa.RecordBatchReader.from_batches(schema, rows)
-            mode, predicate, schema_mode = "overwrite", None, "overwrite"
+        merging = schema_mode == "merge" and (mode == "append" or kept)
+        if merging and isinstance(data, pa.Table) and has_struct(data.schema):
+            current = table_schema(path)
+            if current is not None and grows_nested(current, data.schema):
+                # A struct gains fields: rewrite so every file has them (mmlake.delta_nested).
+                schema, rows = merged_rows(path, current, data, kept)
+                data = pa.RecordBatchReader.from_batches(schema, rows)
+                mode, predicate, schema_mode = "overwrite", None, "overwrite"
         write_deltalake(
             str(path),
             data,
@@ -77,6 +74,15 @@ def delta_version(path: Path) -> int | None:
 
 def is_delta_table(path: Path) -> bool:
     return delta_version(path) is not None
+
+
+def table_schema(path: Path) -> pa.Schema | None:
+    """The committed schema of a Delta table (log metadata only; no data is read)."""
+    if not is_delta_table(path):
+        return None
+    from deltalake import DeltaTable
+
+    return pa.schema(DeltaTable(str(path)).schema().to_arrow())
 
 
 def commit_info(path: Path, version: int) -> dict[str, object]:

@@ -39,6 +39,11 @@ def _has_struct(kind: pa.DataType) -> bool:
     return False
 
 
+def has_struct(schema: pa.Schema) -> bool:
+    """Whether any column holds a struct, at any depth (only then can a write grow one)."""
+    return any(_has_struct(field.type) for field in schema)
+
+
 def _adds_fields(old: pa.DataType, new: pa.DataType) -> bool:
     """Whether ``new`` has a struct field, at any depth, that ``old`` lacks."""
     if pa.types.is_struct(old) and pa.types.is_struct(new):
@@ -58,20 +63,11 @@ def _adds_fields(old: pa.DataType, new: pa.DataType) -> bool:
     return False
 
 
-def table_schema(path: Path) -> pa.Schema:
-    """The Arrow schema of the Delta table at ``path`` (from its log; no data is read)."""
-    return pa.schema(DeltaTable(str(path)).schema().to_arrow())
-
-
-def grows_nested(path: Path, data: pa.Schema) -> bool:
-    """Whether writing ``data`` to the existing table at ``path`` would add a nested field."""
-    nested = [field for field in data if _has_struct(field.type)]
-    if not nested:
-        return False
-    current = table_schema(path)
+def grows_nested(current: pa.Schema, data: pa.Schema) -> bool:
+    """Whether writing ``data`` to a table of schema ``current`` would add a nested field."""
     return any(
         field.name in current.names and _adds_fields(current.field(field.name).type, field.type)
-        for field in nested
+        for field in data
     )
 
 
@@ -88,14 +84,13 @@ def _conformed(batch: pa.RecordBatch | pa.Table, target: pa.Schema) -> Iterator[
 
 
 def merged_rows(
-    path: Path, data: pa.Table, predicate: str | None
+    path: Path, current: pa.Schema, data: pa.Table, predicate: str | None
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """(merged schema, the table's rows not matching ``predicate`` then ``data``'s, all in it).
 
-    The merged schema is the table's with ``data``'s fields merged in (struct fields added,
-    types promoted as a Delta merge would).
+    The merged schema is the table's (``current``) with ``data``'s fields merged in (struct
+    fields added, types promoted as a Delta merge would).
     """
-    current = table_schema(path)
     target = pa.unify_schemas([current, data.schema], promote_options="permissive")
     files = DeltaTable(str(path)).file_uris()
 

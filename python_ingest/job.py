@@ -21,9 +21,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from mmlake.delta import sql_string
+from mmlake.delta import table_schema as _table_schema
 from python_ingest.ipc_spool import spool_folder
 from python_ingest.ipc_spool import use as use_spool
-from python_ingest.job_schema import table_schema as _table_schema
 from python_ingest.job_schema import type_conflict as _type_conflict
 from python_ingest.job_split import merged_outcome, read_range, split_ranges
 from python_ingest.job_tables import land, with_lineage_all

@@ -7,11 +7,7 @@ clashes rather than coercing it or failing the batch.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
-
-from mmlake.delta import is_delta_table
 
 
 def fits(existing: pa.DataType, incoming: pa.DataType) -> bool:
@@ -51,12 +47,3 @@ def type_conflict(accepted: pa.Schema | None, incoming: pa.Schema) -> str | None
             existing = accepted.field(index).type
             return f"column {field.name} is {field.type} here but {existing} in the table"
     return None
-
-
-def table_schema(path: Path) -> pa.Schema | None:
-    """The committed schema of a Delta table (log metadata only; no data is read)."""
-    if not is_delta_table(path):
-        return None
-    from deltalake import DeltaTable
-
-    return pa.schema(DeltaTable(str(path)).schema().to_arrow())

@@ -49,6 +49,14 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Node meta from `meta:` and from `config: {meta: ...}` (dbt accepts both). -#}
+{% macro governance_node_meta(node) -%}
+    {%- set merged = {} -%}
+    {%- do merged.update(node.get('meta') or {}) -%}
+    {%- do merged.update((node.get('config') or {}).get('meta') or {}) -%}
+    {{ return(merged) }}
+{%- endmacro %}
+
 {#- Column meta from `meta:` and from `config: {meta: ...}` (dbt accepts both). -#}
 {% macro governance_column_meta(column) -%}
     {%- set merged = {} -%}
@@ -65,10 +73,7 @@
     column. None when no entry matches.
 -#}
 {% macro governance_dynamic_classification(node, column_name) -%}
-    {%- set node_meta = {} -%}
-    {%- do node_meta.update(node.get('meta') or {}) -%}
-    {%- do node_meta.update((node.get('config') or {}).get('meta') or {}) -%}
-    {%- for entry in node_meta.get('dynamic_columns') or [] -%}
+    {%- for entry in governance_node_meta(node).get('dynamic_columns') or [] -%}
         {%- if (column_name | lower).startswith((entry.get('prefix') or '') | lower) -%}
             {{ return(entry.get('classification')) }}
         {%- endif -%}
@@ -97,9 +102,7 @@
                 ~ masks | join(', ') ~ " (quote \"null\" in YAML)") -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- set node_meta = {} -%}
-    {%- do node_meta.update(node.get('meta') or {}) -%}
-    {%- do node_meta.update((node.get('config') or {}).get('meta') or {}) -%}
+    {%- set node_meta = governance_node_meta(node) -%}
     {%- set declared = node_meta.get('classification') -%}
     {%- if declared is not none and declared not in vocabulary -%}
         {%- do errors.append(label ~ ": model classification '" ~ declared

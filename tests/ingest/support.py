@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from mmlake.duckdb_ext import connect
 from mmlake.generate.runner import GenerationConfig, generate_cohort
 from python_ingest.job import IngestJob, ModalitySummary
 from python_ingest.model import Reader
@@ -39,6 +40,24 @@ class Duck:
 def scan(bronze: Path, table: str) -> str:
     """The DuckDB table expression reading one bronze Delta table."""
     return f"delta_scan('{bronze / table}')"
+
+
+def bronze_state(bronze: Path, tables: tuple[str, ...]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of ``tables`` but its batch id and time, and the ledger's landed counts, in a
+    fixed order: what two landings of the same files must agree on."""
+    duck = Duck(connect())
+    state = {
+        table: duck.query(
+            f"select * exclude (_ingest_batch_id, _ingested_at) from {scan(bronze, table)} "
+            "order by _source_file, _source_locator"
+        )
+        for table in tables
+    }
+    state["log"] = duck.query(
+        "select path, sha256, records_read, records_landed, records_quarantined "
+        f"from {scan(bronze, '_ingest_log')} where status = 'landed' order by path"
+    )
+    return state
 
 
 def dirty_records(cohort: Path, modality: str, kind: str | None = None) -> list[dict[str, str]]:

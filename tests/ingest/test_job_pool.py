@@ -17,10 +17,9 @@ import pyarrow as pa
 import pytest
 
 import python_ingest.ipc_spool as spool
-from mmlake.duckdb_ext import connect
 from python_ingest.genomics import GenomicsReader
 from python_ingest.job import IngestJob
-from tests.ingest.support import Duck, generate, scan
+from tests.ingest.support import bronze_state, generate
 
 needs_shm = pytest.mark.skipif(not spool.SHM_ROOT.is_dir(), reason="no /dev/shm on this OS")
 
@@ -30,21 +29,7 @@ def _ours() -> list[Path]:
     return sorted(spool.SHM_ROOT.glob(f"{spool.SPOOL_PREFIX}{os.getpid()}-*"))
 
 
-def _bronze_state(bronze: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every landed row but its batch id and time, and the ledger's counts, in a fixed order."""
-    duck = Duck(connect())
-    state = {
-        table: duck.query(
-            f"select * exclude (_ingest_batch_id, _ingested_at) from {scan(bronze, table)} "
-            "order by _source_file, _source_locator"
-        )
-        for table in ("genomics_variants", "genomics_samples", "_quarantine")
-    }
-    state["log"] = duck.query(
-        "select path, sha256, records_read, records_landed, records_quarantined "
-        f"from {scan(bronze, '_ingest_log')} where status = 'landed' order by path"
-    )
-    return state
+GENOMICS_TABLES = ("genomics_variants", "genomics_samples", "_quarantine")
 
 
 @pytest.fixture
@@ -145,8 +130,8 @@ def test_a_job_handing_every_table_over_spooled_lands_what_one_process_lands(
     assert pooled.records_quarantined > 0
     counted = ("records_read", "records_landed", "records_quarantined", "files_landed")
     assert [getattr(pooled, c) for c in counted] == [getattr(alone, c) for c in counted]
-    assert _bronze_state(tmp_path / "pooled" / "bronze") == _bronze_state(
-        tmp_path / "alone" / "bronze"
+    assert bronze_state(tmp_path / "pooled" / "bronze", GENOMICS_TABLES) == bronze_state(
+        tmp_path / "alone" / "bronze", GENOMICS_TABLES
     )
 
 

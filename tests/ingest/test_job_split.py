@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import python_ingest.job_split as job_split
-from mmlake.duckdb_ext import connect
 from python_ingest.ehr import EhrReader
 from python_ingest.job import IngestJob
 from python_ingest.job_split import line_range
 from python_ingest.ledger import SourceFile
 from python_ingest.model import FileOutcome
-from tests.ingest.support import Duck, generate, scan
+from tests.ingest.support import bronze_state, generate
 
 TEXT = b'\xef\xbb\xbf{"a": 1}\r\n\n{"b": 22}\n{"c": 333}\r\n\r\n{"d"\n{"e": 5}'
 
@@ -46,21 +44,7 @@ def test_line_ranges_cover_every_line_once_at_any_cut(tmp_path: Path) -> None:
         assert got == whole, bounds
 
 
-def _bronze_state(bronze: Path) -> dict[str, Any]:
-    duck = Duck(connect())
-    tables = ["ehr_resources", "ehr_observations", "ehr_patients", "_quarantine"]
-    state: dict[str, Any] = {
-        table: duck.query(
-            f"select * exclude (_ingest_batch_id, _ingested_at) from {scan(bronze, table)} "
-            "order by _source_file, _source_locator"
-        )
-        for table in tables
-    }
-    state["log"] = duck.query(
-        f"select path, sha256, records_read, records_landed, records_quarantined "
-        f"from {scan(bronze, '_ingest_log')} where status = 'landed' order by path"
-    )
-    return state
+EHR_TABLES = ("ehr_resources", "ehr_observations", "ehr_patients", "_quarantine")
 
 
 class FailingRangeReader(EhrReader):
@@ -102,8 +86,8 @@ def test_split_ingest_equals_whole_file_ingest(
         whole.records_landed,
         whole.records_quarantined,
     )
-    assert _bronze_state(tmp_path / "split" / "bronze") == _bronze_state(
-        tmp_path / "whole" / "bronze"
+    assert bronze_state(tmp_path / "split" / "bronze", EHR_TABLES) == bronze_state(
+        tmp_path / "whole" / "bronze", EHR_TABLES
     )
 
 
