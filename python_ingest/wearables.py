@@ -8,10 +8,14 @@ forms of every time and the string-typed unknown fields are explained there):
   The unit of accounting is the non-blank line; its locator is ``line N`` (1-based, blank lines
   counted), its ``_record_hash`` the sha256 of the line's bytes. ``*.json`` holding one array
   (or one object) of events is read the same way, an element per record (``item N``, hashed
-  over its canonical JSON). Any other ``*.json`` is read as JSON lines.
+  over its canonical JSON). A Fitbit account archive's time series (an array of
+  ``{"dateTime": ..., "value": ...}`` readings, ``heart_rate-2020-04-01.json``) lands one event
+  per value field (``python_ingest.wearables_fitbit``). Any other ``*.json`` is read as JSON
+  lines.
 * ``enrollment*.csv`` (any CSV whose header has ``device_id``) -> ``wearables_enrollment``; a
-  Fitabase export (header ``Id, <time>, ...``) -> ``wearables_events``, one event per value
-  cell (``python_ingest.wearables_csv``). Other CSVs are quarantined whole, with the header.
+  Fitabase export (header ``Id, <time>, ...``) or a person's time series (header
+  ``timestamp, ...``) -> ``wearables_events``, one event per value cell
+  (``python_ingest.wearables_csv``). Other CSVs are quarantined whole, with the header.
 
 Re-sent events (same ``event_id``, byte-identical line, in a later drop) are not errors: bronze
 keeps every line it received, so a re-send is two rows with the same ``_record_hash``;
@@ -40,8 +44,10 @@ import orjson
 from python_ingest.discovery import visible_files
 from python_ingest.model import FileOutcome, Quarantined, record_hash
 from python_ingest.source_bytes import read_source
+from python_ingest.wearables_columns import json_kind
 from python_ingest.wearables_csv import read_csv
 from python_ingest.wearables_events import EventBatches
+from python_ingest.wearables_fitbit import is_time_series, read_time_series
 
 EVENTS, ENROLLMENT = "wearables_events", "wearables_enrollment"
 
@@ -166,7 +172,7 @@ def add_json_lines(batches: EventBatches, data: bytes, owner: int = 0) -> None:
                 raws.append(line)
                 numbers.append(number)
             else:
-                reason = f"the line is valid JSON but a {_json_kind(event)}, not an event object"
+                reason = f"the line is valid JSON but a {json_kind(event)}, not an event object"
                 batches.reject(Quarantined(f"line {number}", reason, line), owner)
         batches.queue(events, raws, [f"line {n}" for n in numbers], owner)
 
@@ -177,13 +183,15 @@ def _read_json_document(path: Path, data: bytes) -> FileOutcome | None:
         document = orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
+    if is_time_series(document):
+        return read_time_series(path, document)
     items = document if isinstance(document, list) else [document]
     batches = EventBatches()
     events, raws, locators = [], [], []
     for i, item in enumerate(items, 1):
         raw = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
         if type(item) is not dict:
-            reason = f"the item is a {_json_kind(item)}, not an event object"
+            reason = f"the item is a {json_kind(item)}, not an event object"
             batches.reject(Quarantined(f"item {i}", reason, raw))
             continue
         events.append(item)
@@ -210,9 +218,3 @@ def _unparseable(number: int, line: bytes, exc: Exception) -> Quarantined:
     if shown is not None:
         locator += f" event_id={shown.group(1).decode('ascii')}"
     return Quarantined(locator, reason, line)
-
-
-def _json_kind(value: object) -> str:
-    return {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number"
-    )

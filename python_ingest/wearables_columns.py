@@ -93,6 +93,13 @@ def json_text(value: object) -> str | None:
     return orjson.dumps(value).decode("utf-8")
 
 
+def json_kind(value: object) -> str:
+    """How a reason names a JSON value's type (Python's names are not JSON's)."""
+    return {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+
+
 def string_array(values: Sequence[object]) -> pa.Array:
     """A string column, fast when every value already is a string (the usual case)."""
     try:

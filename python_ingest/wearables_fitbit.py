@@ -1,0 +1,102 @@
+"""A Fitbit account archive's JSON time series, as a table for ``wearables_melt``.
+
+Fitbit's own data export (the account archive, and Google Takeout's copy of it) writes one file
+per metric and period, ``<metric>-<first day>.json``, holding an array of readings::
+
+    [{"dateTime": "04/01/20 00:00:04", "value": {"bpm": 71, "confidence": 2}}, ...]
+    [{"dateTime": "04/01/20 00:01:00", "value": "0"}, ...]
+
+A reading carries no event id, device or user: the archive is one person's. Each reading is a
+record (locator ``item N``, ``_record_hash`` over its canonical JSON, as for any JSON array of
+events); its ``value`` becomes one event per field (``heart_rate.bpm``,
+``heart_rate.confidence``; nested objects are dotted: ``time_in_heart_rate_zones.valuesInZones.
+IN_DEFAULT_ZONE_1``) or a single ``<metric>.value`` when it is a plain number or string. Times are
+the device's local time without a zone. A reading with no ``dateTime``, or whose value holds
+nothing, is quarantined with the reason.
+
+Arrays of other objects (device-cloud events with an ``event_id``; the archive's sleep logs,
+which have no ``dateTime``) are not time series and stay with the event reader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from python_ingest.model import FileOutcome, Quarantined
+from python_ingest.wearables_columns import json_kind
+from python_ingest.wearables_melt import Sheet, dataset_name, melt
+
+TIME_KEY = "dateTime"
+
+
+def is_time_series(document: object) -> bool:
+    """An array of readings: some object has ``dateTime`` and none an ``event_id``.
+
+    "Some", not "every": a reading that lost its ``dateTime`` is one bad record of the series,
+    quarantined as such, not a reason to read the whole file as device-cloud events.
+    """
+    if not isinstance(document, list):
+        return False
+    readings = [item for item in document if isinstance(item, dict)]
+    return any(TIME_KEY in item for item in readings) and not any(
+        "event_id" in item for item in readings
+    )
+
+
+def read_time_series(path: Path, document: list) -> FileOutcome:
+    """The readings of one archive file as events (``is_time_series(document)`` holds)."""
+    bad: list[Quarantined] = []
+    cells: list[dict[str, str]] = []
+    kept: list[tuple[str, str, bytes]] = []  # (locator, time, raw) per reading that may land
+    for i, item in enumerate(document, 1):
+        locator = f"item {i}"
+        raw = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+        if not isinstance(item, dict):
+            reason = f"the item is a {json_kind(item)}, not a reading object"
+            bad.append(Quarantined(locator, reason, raw))
+            continue
+        when = item.get(TIME_KEY)
+        if not isinstance(when, str) or not when.strip():
+            reason = f"the reading has no {TIME_KEY} (found {orjson.dumps(when).decode()})"
+            bad.append(Quarantined(locator, reason, raw))
+            continue
+        fields: dict[str, str] = {}
+        for key, value in item.items():
+            if key != TIME_KEY:
+                _flatten("" if key == "value" else key, value, fields)
+        cells.append(fields)
+        kept.append((locator, when, raw))
+    names = list(dict.fromkeys(name for fields in cells for name in fields))
+    sheet = Sheet(
+        dataset=dataset_name(path),
+        source_format="fitbit_json",
+        has_user=False,
+        time_name=TIME_KEY,
+        value_names=names,
+        rows=[
+            [when, *(fields.get(n, "") for n in names)]
+            for (_, when, _), fields in zip(kept, cells, strict=True)
+        ],
+        locators=[locator for locator, _, _ in kept],
+        raws=[raw for _, _, raw in kept],
+        cell_label="field",
+        record_noun="reading",
+    )
+    return melt(sheet, bad)
+
+
+def _flatten(name: str, value: object, into: dict[str, str]) -> None:
+    """A reading's fields as text cells, nested objects dotted; null is an empty cell."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{name}.{key}" if name else str(key), inner, into)
+        return
+    if value is None:
+        text = ""
+    elif isinstance(value, str):
+        text = value
+    else:  # numbers, booleans and lists as their JSON text
+        text = orjson.dumps(value).decode()
+    into[name or "value"] = text
