@@ -20,7 +20,8 @@ Discovery (``discover``), whatever wrote the folder:
   it may be a damaged FHIR file, so it is read and quarantined as a whole.
 
 A record lands when it is JSON, a known FHIR resource type, passes ``ehr_validate`` and every
-``Patient/x`` reference in it names a Patient of the same folder (``ehr_refs``); otherwise it is
+``Patient/x`` reference in it names a Patient of the same folder or one landed by an earlier run
+(checked only when the folder carries Patients at all; ``ehr_refs``); otherwise it is
 quarantined with the reason. ``raw_json`` and ``_record_hash`` use the record's own bytes: the
 NDJSON line, the whole single-resource file, or a Bundle entry's ``resource`` value as it
 stands in the file (re-serialized compactly only if that span cannot be located).
@@ -36,7 +37,7 @@ import os
 import re
 import zlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ from python_ingest.ehr_refs import (
     patient_ids_in_json,
     patient_ids_in_ndjson,
 )
-from python_ingest.ehr_schemas import RESOURCES, TABLES, TableBuilder
+from python_ingest.ehr_schemas import PATIENTS, RESOURCES, TABLES, TableBuilder
 from python_ingest.ehr_validate import TYPED_RESOURCES, check_resource
 from python_ingest.job_split import line_range
 from python_ingest.model import FileOutcome, Quarantined, record_hash
@@ -160,7 +161,7 @@ class _File:
         if problem is None and (bad := self.resolver.unresolved_patients(raw)):
             named = ", ".join(f"{_element(resource, ref)} -> {ref}" for ref in bad)
             verb = "is not a Patient" if len(bad) == 1 else "are not Patients"
-            problem = f"{named}, which {verb} in this export"
+            problem = f"{named}, which {verb} in this export nor landed by an earlier run"
         typed = EXTRACTORS.get(rtype) if problem is None else None
         row: tuple[Any, ...] = ()
         if typed is not None:
@@ -200,6 +201,12 @@ class EhrReader:
         self.validation = validation
         # folder -> its Patient ids; filled by discover() and shipped to workers with the reader.
         self.patients: dict[str, PatientIndex] = {}
+        self.landed = PatientIndex()  # Patients landed by earlier runs (``use_landed``)
+
+    def use_landed(self, values: Callable[[str, str], Iterable[str]]) -> None:
+        """Take the Patient ids earlier runs landed: an incremental (``_since``) bulk export
+        references Patients it does not carry because they did not change."""
+        self.landed = PatientIndex(values(PATIENTS, "id"))
 
     def discover(self, source: Path) -> list[Path]:
         """FHIR files under ``source``, sorted; indexes each folder's Patient ids on the way."""
@@ -251,7 +258,7 @@ class EhrReader:
         return self._read_json(data, index)
 
     def _read_ndjson(self, data: bytes, index: PatientIndex, first_line: int = 1) -> FileOutcome:
-        state = _File(Resolver(index), self.validation)
+        state = _File(Resolver(index, landed=self.landed), self.validation)
         for number, line in enumerate(data.split(b"\n"), start=first_line):
             line = line.removesuffix(b"\r")
             if line.strip():
@@ -262,11 +269,11 @@ class EhrReader:
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            state = _File(Resolver(index), self.validation)
+            state = _File(Resolver(index, landed=self.landed), self.validation)
             state.reject("file", f"the file is not valid JSON: {exc}", data)
             return state.outcome()
         if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
-            state = _File(Resolver(index), self.validation)
+            state = _File(Resolver(index, landed=self.landed), self.validation)
             state.record("", data, doc)
             return state.outcome()
         entries = doc.get("entry") if isinstance(doc.get("entry"), list) else []
@@ -274,7 +281,7 @@ class EhrReader:
         for entry in entries:
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                 scope.add(entry.get("fullUrl"), entry["resource"])
-        state = _File(Resolver(index, scope), self.validation)
+        state = _File(Resolver(index, scope, self.landed), self.validation)
         spans = _entry_spans(data, entries)
         for number, entry in enumerate(entries, start=1):
             resource = entry.get("resource") if isinstance(entry, dict) else None

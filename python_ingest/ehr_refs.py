@@ -14,8 +14,12 @@ Rules, from FHIR R4 "Resolving references" (http://hl7.org/fhir/R4/references.ht
 * inside a Bundle, a reference equal to an entry's ``fullUrl`` resolves to that entry
   (Synthea's ``urn:uuid:`` references); a relative ``Patient/x`` resolves to a Patient entry
   with id x, or to a Patient elsewhere in the export.
-* a relative ``Patient/x`` anywhere else must name a Patient of the export, or the resource is
-  quarantined; absolute URLs name another server and are left to silver.
+* a relative ``Patient/x`` anywhere else must name a Patient of the export or one landed by an
+  earlier run (an incremental ``_since`` export carries only the Patients that changed), or the
+  resource is quarantined; absolute URLs name another server and are left to silver.
+* an export with no Patient resource at all (a ``_type=Observation`` bulk export) claims nothing
+  about patients, so its references are not checked here: its resources land with the reference
+  as written, and silver links them once their Patients land (or accounts them as unlinked).
 * a ``subject``/``patient`` given as ``urn:uuid:``/``urn:oid:`` only means something inside the
   Bundle that defines it; outside one, or missing from it, the link to the patient is lost.
 """
@@ -125,9 +129,17 @@ class BundleScope:
 class Resolver:
     """Resolves the references of the resources of one file (and of its Bundle, if any)."""
 
-    def __init__(self, patients: PatientIndex, bundle: BundleScope | None = None) -> None:
-        self.patients = patients
+    def __init__(
+        self,
+        patients: PatientIndex,
+        bundle: BundleScope | None = None,
+        landed: PatientIndex | None = None,
+    ) -> None:
+        self.patients = patients  # of the export (the file's folder)
         self.bundle = bundle
+        self.landed = landed if landed is not None else PatientIndex()  # by earlier runs
+        # Only an export that carries Patients is checked against them (module docstring).
+        self.checks = len(patients) > 0 or (bundle is not None and bool(bundle.patient_ids))
         self._known: dict[str, bool] = {}
 
     def target(self, reference: Any) -> tuple[str, str | None] | None:
@@ -153,7 +165,8 @@ class Resolver:
             return True
         known = self._known.get(patient_id)
         if known is None:
-            known = self._known[patient_id] = patient_id in self.patients
+            known = patient_id in self.patients or patient_id in self.landed
+            self._known[patient_id] = known
         return known
 
     def patient_of(self, resource: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -180,7 +193,10 @@ class Resolver:
         return None, None
 
     def unresolved_patients(self, raw: bytes) -> list[str]:
-        """Relative ``Patient/x`` references in ``raw`` to Patients that are not in the export."""
+        """Relative ``Patient/x`` references in ``raw`` to Patients neither in the export nor
+        landed before (none when the export carries no Patient to check against)."""
+        if not self.checks:
+            return []
         bad = []
         for value in _REFERENCE.findall(raw):
             reference = value.decode("utf-8", errors="replace")

@@ -222,6 +222,8 @@ class IngestJob:
     def pending(self, source: Path) -> tuple[list[SourceFile], int, set[str]]:
         """(files to land, files skipped as already landed, keys seen before)."""
         state = self.ledger.state(self.reader.modality)
+        if (use_landed := getattr(self.reader, "use_landed", None)) is not None:
+            use_landed(self.ledger.landed_values)
         return split_pending(self.reader, source, state, hash_new=False)
 
     def run(

@@ -126,6 +126,16 @@ class Ledger:
             rows = conn.execute(query, [str(self.log_path), modality]).fetchall()
         return {path: FileState(sha, status) for path, sha, status in rows}
 
+    def landed_values(self, table: str, column: str) -> list[str]:
+        """The distinct values of ``column`` in bronze ``table`` (none before it exists): what
+        a reader's checks need from earlier runs (``Reader.use_landed``)."""
+        path = self.bronze / table
+        if not is_delta_table(path):
+            return []
+        query = f'select distinct "{column}" from delta_scan(?) where "{column}" is not null'
+        with connect() as conn:
+            return [row[0] for row in conn.execute(query, [str(path)]).fetchall()]
+
     def mark_started(self, modality: str, files: list[SourceFile], batch_id: str) -> None:
         now = _now()
         rows = [

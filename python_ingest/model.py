@@ -165,6 +165,10 @@ class Reader(Protocol):
     # Optional: ``companions(path) -> list[Path]``, the sibling files that ``path``'s content
     # depends on (PLINK .bim/.fam, a BGEN .sample). The ledger hashes them with the file, so a
     # changed sibling re-lands the fileset.
+    # Optional: ``use_landed(values)``, called before ``discover`` by both engines:
+    # ``values(table, column)`` lists the distinct values of a column of a bronze table as
+    # earlier runs landed it (none before the table exists), for checks that span runs (EHR:
+    # an incremental export references Patients landed before).
 
 
 def record_hash(payload: bytes | str | dict | list) -> str:

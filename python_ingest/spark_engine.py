@@ -122,7 +122,17 @@ class SparkIngestJob:
             self.store.recover(path, modality)
         for leftover in self.staging_root.glob(f"{modality}-*"):
             shutil.rmtree(leftover, ignore_errors=True)
+        if (use_landed := getattr(self.reader, "use_landed", None)) is not None:
+            use_landed(self._landed_values)
         return split_pending(self.reader, source, self._state())
+
+    def _landed_values(self, table: str, column: str) -> list[str]:
+        """``Ledger.landed_values`` read through Spark (the table may be parquet here)."""
+        frame = self.store.read(self.bronze / table)
+        if frame is None:
+            return []
+        rows = frame.select(column).where(f"`{column}` is not null").distinct().collect()
+        return [row[0] for row in rows]
 
     def run(
         self,
