@@ -1,9 +1,11 @@
 """EHR reader: FHIR R4 JSON (bulk-export NDJSON, single resources, Bundles) into bronze.
 
 What it lands, one row per FHIR resource in ``ehr_resources`` (type, id, patient, lastUpdated
-and the resource exactly as received), plus flattened rows for the six clinical types in
+and the resource exactly as received), plus flattened rows for the clinical types in
 ``ehr_patients``, ``ehr_encounters``, ``ehr_conditions``, ``ehr_observations``,
-``ehr_medication_requests`` and ``ehr_procedures`` (see ``ehr_schemas``/``ehr_extract``).
+``ehr_medication_requests``, ``ehr_procedures`` and ``ehr_document_references`` (clinical notes
+sent through FHIR, their plain text decoded: ``ehr_documents``; see ``ehr_schemas``/
+``ehr_extract``).
 
 Discovery (``discover``), whatever wrote the folder:
 
@@ -60,7 +62,7 @@ from python_ingest.source_bytes import read_source
 NDJSON = (".ndjson", ".ndjson.gz")
 JSON = (".json", ".json.gz")
 BOM = b"\xef\xbb\xbf"
-# Which resources get full R4B model validation: "typed" (the six flattened types, the default),
+# Which resources get full R4B model validation: "typed" (the flattened types, the default),
 # "all", or "rules" (none: only the spec rules every resource gets). Model validation costs ~40x
 # a JSON parse and makes the EHR ingest ~3x slower end to end (see ehr_validate), but without it
 # a malformed value the models use (a birthDate of 1950-13-45) would land as a silent null in

@@ -1,4 +1,4 @@
-"""Flatten the six clinical resource types into the typed bronze rows (schema order, no lineage).
+"""Flatten the clinical resource types into the typed bronze rows (schema order, no lineage).
 
 Only what silver/gold models select is flattened; everything else stays in ``raw_json``.
 Codings are picked by code system, never by position, since EHRs order them freely:
@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from python_ingest.ehr_documents import note_text
 from python_ingest.ehr_refs import Resolver
 
 LOINC = "http://loinc.org"
@@ -326,6 +327,34 @@ def procedure_row(r: dict[str, Any], rv: Resolver) -> tuple[Any, ...]:
     )
 
 
+def document_reference_row(r: dict[str, Any], rv: Resolver) -> tuple[Any, ...]:
+    """A clinical note delivered through FHIR, with its plain text decoded (``ehr_documents``)."""
+    doc_type = r.get("type")
+    context = _d(r.get("context"))
+    period = _d(context.get("period"))
+    author = _first(r.get("author"))
+    note = note_text(r.get("content"))
+    return (
+        rv.ref_id(context.get("encounter"), "Encounter"),
+        _s(r.get("status")),
+        _s(r.get("docStatus")),
+        *_triple(doc_type),
+        _s(_d(doc_type).get("text")),
+        *_pair(doc_type, LOINC),
+        label(_first(r.get("category"))),
+        timestamp(r.get("date")),
+        timestamp(period.get("start")),
+        timestamp(period.get("end")),
+        _s(author.get("reference")),
+        _s(author.get("display")),
+        note.content_type,
+        note.url,
+        note.title,
+        note.text,
+        note.status,
+    )
+
+
 # resourceType -> (typed table, row builder, whether the row starts with id and patient_ref).
 # Rows leave out the shared parts (id and patient_ref where flagged, last_updated, lineage):
 # the reader adds those, from the values it already put in ``ehr_resources``.
@@ -337,4 +366,5 @@ EXTRACTORS: dict[str, tuple[str, Extractor, bool]] = {
     "Observation": ("ehr_observations", observation_row, True),
     "MedicationRequest": ("ehr_medication_requests", medication_request_row, True),
     "Procedure": ("ehr_procedures", procedure_row, True),
+    "DocumentReference": ("ehr_document_references", document_reference_row, True),
 }

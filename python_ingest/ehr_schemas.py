@@ -30,6 +30,7 @@ CONDITIONS = "ehr_conditions"
 OBSERVATIONS = "ehr_observations"
 MEDICATION_REQUESTS = "ehr_medication_requests"
 PROCEDURES = "ehr_procedures"
+DOCUMENT_REFERENCES = "ehr_document_references"
 
 IDENTIFIER = pa.struct([("system", STR), ("value", STR), ("type_code", STR)])  # ACSN, MR ...
 COMPONENT = pa.struct(
@@ -191,6 +192,30 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("reason_code", STR),
         ("reason_ref", STR),
         ("identifiers", pa.list_(IDENTIFIER)),
+        *_LAST,
+    ),
+    DOCUMENT_REFERENCES: _schema(
+        *_HEAD,
+        ("encounter_ref", STR),
+        ("status", STR),
+        ("doc_status", STR),
+        ("type_system", STR),
+        ("type_code", STR),
+        ("type_display", STR),
+        ("type_text", STR),
+        ("loinc_code", STR),
+        ("loinc_display", STR),
+        ("category", STR),
+        ("document_date", TS),
+        ("period_start", TS),
+        ("period_end", TS),
+        ("author_ref", STR),
+        ("author_display", STR),
+        ("content_type", STR),
+        ("attachment_url", STR),
+        ("attachment_title", STR),
+        ("text", STR),
+        ("text_status", STR),
         *_LAST,
     ),
 }

@@ -43,6 +43,7 @@ TYPED_RESOURCES = (
     "Observation",
     "MedicationRequest",
     "Procedure",
+    "DocumentReference",
 )
 MAX_ERRORS_IN_REASON = 3
 # Required bindings the models abbreviate with "+", completed from the R4 spec for typed types

@@ -1,10 +1,35 @@
--- Accounting: every bronze note (by note id) is in stg_notes__notes, and nothing else is.
+-- Accounting: every bronze note is in stg_notes__notes, and nothing else is. A bronze note is a
+-- note id of the notes export, or a FHIR DocumentReference whose latest version has decoded
+-- plain text and is not entered-in-error (the documented filter of brz_notes__notes, restated
+-- here from the ehr source so that a note lost by that model is caught too).
 -- stg_notes__notes applies no filter; re-landings of one note id collapse to the latest.
 -- Any row returned is a note lost or invented between bronze and silver.
-with bronze as (
+with document_versions as (
+    select
+        id,
+        status,
+        doc_status,
+        text_status,
+        row_number() over (
+            partition by id
+            order by last_updated desc, _ingested_at desc, _record_hash asc
+        ) as version_rank
+    from {{ source('ehr', 'document_references') }}
+    where id is not null
+),
+
+bronze as (
     select distinct {{ pseudonymize("concat('note:', note_id)") }} as note_key
     from {{ source('notes', 'notes') }}
     where note_id is not null
+    union all
+    select {{ pseudonymize("concat('note:', 'DocumentReference/', id)") }} as note_key
+    from document_versions
+    where
+        version_rank = 1
+        and text_status = 'decoded'
+        and coalesce(status, '') != 'entered-in-error'
+        and coalesce(doc_status, '') != 'entered-in-error'
 ),
 
 silver as (

@@ -75,3 +75,20 @@ def test_bgen_and_plink_samples_are_sequenced_specimens(lakehouse: Path) -> None
     assert samples == {"sample_001": True, "fam1_ind1": True}
     # Only genotypes of a BGEN that names no samples lack a sample id.
     assert unnamed and all(name.endswith(".bgen") for (name,) in unnamed)
+
+
+def test_notes_sent_as_fhir_document_references_reach_the_notes_models(lakehouse: Path) -> None:
+    """The bulk export's 1215 Synthea notes join the notes export's: linked, read by the NLP."""
+    with connect(lakehouse / "warehouse.duckdb", read_only=True) as conn:
+        notes = conn.execute(
+            "select note_source, count(*), count(patient_key) from silver.stg_notes__notes "
+            "group by all order by all"
+        ).fetchall()
+        read = conn.execute(
+            "select count(distinct e.note_key) from silver.int_notes__entities as e "
+            "join silver.stg_notes__notes as n using (note_key) "
+            "where n.note_source = 'fhir_document_reference'"
+        ).fetchone()
+    fhir = {source: (n, linked) for source, n, linked in notes}["fhir_document_reference"]
+    assert fhir == (1215, 1215)
+    assert read is not None and read[0] > 0

@@ -18,7 +18,7 @@ with notes as (
             partition by note_id
             order by _ingested_at desc, _record_hash desc
         ) as landing_rank
-    from {{ source('notes', 'notes') }}
+    from {{ ref('brz_notes__notes') }}
     where note_id is not null
 )
 

@@ -1,6 +1,7 @@
 {{ config(file_format=lakehouse_file_format()) }}
 
--- Note metadata without the text: one row per landed note (the latest landing of a note id).
+-- Note metadata without the text: one row per landed note (the latest landing of a note id),
+-- from the notes export or from a FHIR DocumentReference (brz_notes__notes says which are notes).
 -- Identifiers are replaced by keyed pseudonyms: the note id (an EHR identifier), the patient's
 -- MRN and the signing clinician (staff names are personal data too).
 with notes as (
@@ -13,13 +14,14 @@ with notes as (
         note_datetime,
         char_count,
         text,
+        note_source,
         _ingest_batch_id,
         _ingested_at,
         row_number() over (
             partition by note_id
             order by _ingested_at desc, _record_hash desc
         ) as landing_rank
-    from {{ source('notes', 'notes') }}
+    from {{ ref('brz_notes__notes') }}
     where note_id is not null
 ),
 
@@ -33,6 +35,7 @@ latest as (
         note_datetime,
         char_count,
         text,
+        note_source,
         _ingest_batch_id,
         _ingested_at
     from notes
@@ -52,6 +55,7 @@ select
         when author is not null then {{ pseudonymize("concat('author:', author)") }}
     end as author_key,
     coalesce(length(trim(text)), 0) = 0 as is_empty,
+    note_source,
     _ingest_batch_id as ingest_batch_id,
     _ingested_at as ingested_at
 from latest
