@@ -30,14 +30,13 @@ whole, with its header in the reason.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 
 from python_ingest.csv_util import csv_records
-from python_ingest.model import FileOutcome, Quarantined
+from python_ingest.model import FileOutcome, Quarantined, record_hash
 from python_ingest.wearables_columns import ENROLLMENT_SCHEMA, extra_column_names, finish
 from python_ingest.wearables_melt import Sheet, dataset_name, melt
 
@@ -45,10 +44,6 @@ EVENTS, ENROLLMENT = "wearables_events", "wearables_enrollment"
 # First-column names of a single person's time series (a Fitbit account export's CSVs).
 TIME_HEADERS = frozenset(("timestamp", "datetime", "date", "time", "date time", "start time"))
 _DATES = ("enrolled_on", "withdrawn_on")
-
-
-def _row_hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 def read_csv(path: Path, data: bytes) -> FileOutcome:
@@ -142,7 +137,7 @@ def _enrollment(names: list[str], records: Iterator[tuple[int, str, list[str]]])
         for field, column in extras.items():
             out[column].append(row[names.index(field)])
         locators.append(locator)
-        hashes.append(_row_hash(raw))
+        hashes.append(record_hash(raw))
     columns = {
         f.name: pa.array(out[f.name], f.type if f.name in known else pa.string())
         for f in [*ENROLLMENT_SCHEMA, *(pa.field(c, pa.string()) for c in extras.values())]

@@ -19,7 +19,6 @@ written in ISO 8601 with ``Z`` or an offset (newer Fitbit exports) also gets its
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from python_ingest.model import FileOutcome, Quarantined
+from python_ingest.model import FileOutcome, Quarantined, record_hash
 from python_ingest.wearables_columns import (
     EVENT_SCHEMA,
     LOCAL_TS,
@@ -87,10 +86,6 @@ def dataset_name(path: Path) -> str:
     return _DATED.sub("", stem) or stem
 
 
-def _sha256(raw: str | bytes) -> str:
-    return hashlib.sha256(raw.encode("utf-8") if isinstance(raw, str) else raw).hexdigest()
-
-
 def parse_times(raw: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
     """(UTC instant, local wall clock, not-a-time) of each string.
 
@@ -103,17 +98,12 @@ def parse_times(raw: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
         return utc, local, bad
     rest = np.flatnonzero(bad)
     iso = parse_iso_times(raw.take(pa.array(rest)))
-    utc_values = utc.to_pylist()
-    local_values = local.to_pylist()
-    for k, i in enumerate(rest):
-        utc_values[i], local_values[i] = iso.utc[k].as_py(), iso.local[k].as_py()
-    bad = bad.copy()
-    bad[rest] = iso.bad
-    return (
-        pa.array(utc_values, utc.type),
-        pa.array(local_values, LOCAL_TS),
-        bad,
-    )
+    mask = pa.array(bad)  # the ISO values go where the local forms failed, in order
+    utc = pc.replace_with_mask(utc, mask, iso.utc.cast(utc.type))
+    local = pc.replace_with_mask(local, mask, iso.local.cast(LOCAL_TS))
+    still_bad = bad.copy()
+    still_bad[rest] = iso.bad
+    return utc, local, still_bad
 
 
 def melt(sheet: Sheet, bad: list[Quarantined]) -> FileOutcome:
@@ -158,7 +148,7 @@ def melt(sheet: Sheet, bad: list[Quarantined]) -> FileOutcome:
     row_of, col_of = np.nonzero(np.column_stack(present) & ok[:, None])
     row_at, col_at = pa.array(row_of), pa.array(col_of)
     hashes = pa.array(
-        [_sha256(raw) if keep else None for raw, keep in zip(sheet.raws, ok, strict=True)]
+        [record_hash(raw) if keep else None for raw, keep in zip(sheet.raws, ok, strict=True)]
     )
     value = pa.concat_arrays(values).take(pa.array(col_of * n_rows + row_of))
     start_local, start_utc = local.take(row_at), utc.take(row_at)
