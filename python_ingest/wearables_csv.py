@@ -38,9 +38,12 @@ import pyarrow as pa
 from python_ingest.csv_util import csv_records
 from python_ingest.model import FileOutcome, Quarantined, record_hash
 from python_ingest.wearables_columns import ENROLLMENT_SCHEMA, extra_column_names, finish
-from python_ingest.wearables_melt import Sheet, dataset_name, melt
+from python_ingest.wearables_melt import Sheet, combined, dataset_name, melt
 
 EVENTS, ENROLLMENT = "wearables_events", "wearables_enrollment"
+# Rows melted at once: a Fitabase file of millions of rows (heartrate_seconds) melts in bounded
+# memory, its intermediate lists a few hundred MB instead of gigabytes.
+MELT_ROWS = 200_000
 # First-column names of a single person's time series (a Fitbit account export's CSVs).
 TIME_HEADERS = frozenset(("timestamp", "datetime", "date", "time", "date time", "start time"))
 _DATES = ("enrolled_on", "withdrawn_on")
@@ -81,28 +84,36 @@ def _melted(
     has_user: bool,
     source_format: str,
 ) -> FileOutcome:
-    """A vendor table's rows as events (``wearables_melt``); a ragged row is quarantined."""
+    """A vendor table's rows as events (``wearables_melt``), ``MELT_ROWS`` rows at a time; a
+    ragged row is quarantined."""
     width, first = len(names), 1 if has_user else 0
-    sheet = Sheet(
-        dataset=dataset_name(path),
-        source_format=source_format,
-        has_user=has_user,
-        time_name=names[first],
-        value_names=names[first + 1 :],
-        rows=[],
-        locators=[],
-        raws=[],
-    )
-    bad: list[Quarantined] = []
+
+    def sheet() -> Sheet:
+        return Sheet(
+            dataset=dataset_name(path),
+            source_format=source_format,
+            has_user=has_user,
+            time_name=names[first],
+            value_names=names[first + 1 :],
+            rows=[],
+            locators=[],
+            raws=[],
+        )
+
+    parts, part, bad = [], sheet(), []
     for line, raw, row in records:
         if len(row) != width:
             reason = f"the row has {len(row)} fields but the header has {width}"
             bad.append(Quarantined(f"line {line}", reason, raw))
             continue
-        sheet.rows.append(row)
-        sheet.locators.append(f"line {line}")
-        sheet.raws.append(raw)
-    return melt(sheet, bad)
+        part.rows.append(row)
+        part.locators.append(f"line {line}")
+        part.raws.append(raw)
+        if len(part.rows) == MELT_ROWS:
+            parts.append(melt(part, []))
+            part = sheet()
+    parts.append(melt(part, bad))
+    return combined(parts)
 
 
 def _enrollment(names: list[str], records: Iterator[tuple[int, str, list[str]]]) -> FileOutcome:

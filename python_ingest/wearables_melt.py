@@ -183,6 +183,21 @@ def melt(sheet: Sheet, bad: list[Quarantined]) -> FileOutcome:
     )
 
 
+def combined(parts: Sequence[FileOutcome]) -> FileOutcome:
+    """One file's outcome from those of its parts, melted in turn (rows in file order)."""
+    if len(parts) == 1:
+        return parts[0]
+    tables = [p.tables[EVENTS] for p in parts if EVENTS in p.tables]
+    bad = [q for p in parts for q in p.quarantined]
+    bad.sort(key=lambda q: _locator_number(q.locator))
+    return FileOutcome(
+        tables={EVENTS: pa.concat_tables(tables)} if tables else {},
+        quarantined=bad,
+        records_read=sum(p.records_read for p in parts),
+        records_landed=sum(p.records_landed for p in parts),
+    )
+
+
 def _locator_number(locator: str) -> int:
     parts = locator.split()
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0

@@ -3,7 +3,9 @@ time series and the newer per-metric CSVs, built here to the archive's documente
 
 Every reading is accounted for (landed as one event per value field, or quarantined with the
 reason), times keep what the file says (a zone only when one is written), and a re-run changes
-nothing. Device-cloud JSON arrays (with ``event_id``) still go to the event reader.
+nothing. Device-cloud JSON arrays (with ``event_id``) still go to the event reader, and a long
+vendor table (Fitabase's heartrate_seconds has millions of rows) melted in parts lands exactly
+as if melted whole.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from python_ingest import wearables_csv
 from python_ingest.wearables import WearablesReader
 from python_ingest.wearables_fitbit import is_time_series
 from python_ingest.wearables_melt import dataset_name
@@ -181,3 +184,29 @@ def test_dataset_names_drop_the_period_date() -> None:
     assert dataset_name(Path("heart_rate_2024-01-01.csv.gz")) == "heart_rate"
     assert dataset_name(Path("hourlySteps_merged.csv")) == "hourlySteps"
     assert dataset_name(Path("2020-04-01.json")) == "2020-04-01"
+
+
+def test_a_long_table_melted_in_parts_lands_as_if_melted_whole(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A Fitabase file of millions of rows is melted MELT_ROWS rows at a time (bounded memory):
+    the outcome must not depend on where the parts are cut."""
+    lines = ["Id,Time,Value"]
+    for i in range(11):
+        lines.append(f"1503960366,4/12/2016 7:21:{i:02d} AM,{60 + i}")
+    lines[3] = "1503960366,4/12/2016 7:21:02 AM"  # ragged: quarantined, not melted
+    lines[6] = "1503960366,not a time,65"
+    lines[9] = ",4/12/2016 7:21:08 AM,68"  # no Id
+    path = tmp_path / "heartrate_seconds_merged.csv"
+    path.write_text("\n".join(lines) + "\n")
+    reader = WearablesReader()
+    whole = reader.read(path)
+    monkeypatch.setattr(wearables_csv, "MELT_ROWS", 3)
+    parts = reader.read(path)
+    assert (parts.records_read, parts.records_landed) == (whole.records_read, whole.records_landed)
+    assert (whole.records_read, whole.records_landed) == (11, 8)
+    assert parts.tables["wearables_events"].equals(whole.tables["wearables_events"])
+    assert [(q.locator, q.reason) for q in parts.quarantined] == [
+        (q.locator, q.reason) for q in whole.quarantined
+    ]
+    assert [q.locator for q in whole.quarantined] == ["line 4", "line 7", "line 10"]
