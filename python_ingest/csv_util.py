@@ -6,6 +6,10 @@ import csv
 import io
 from collections.abc import Iterator
 
+# A quoted field may be a whole clinical note; the csv module's default limit (131,072
+# characters) would fail the file on the first long one.
+csv.field_size_limit(64 * 1024 * 1024)
+
 
 def csv_records(text: str) -> Iterator[tuple[int, str, list[str]]]:
     """(first line number, raw text, fields) per CSV record, blank lines skipped.

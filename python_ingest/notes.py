@@ -14,7 +14,13 @@ Units of accounting (``records_read == records_landed + quarantined`` per file):
 * ``manifest.csv`` lands nothing itself: its unit is the rows no text file accounts for
   (dangling, repeated or malformed rows), each quarantined with ``line N`` and the reason.
 * ``*.ndjson`` / ``*.jsonl``: one note object per line (``text`` or ``note_text``/``body``/
-  ``content``, plus the manifest's field names); locator ``line N``, hash of the line's bytes.
+  ``content``/``transcription``, plus the manifest's field names); locator ``line N``, hash of
+  the line's bytes.
+* any other ``*.csv``: a notes table, one note per row with the text in a column of those names
+  (an EHR or research extract: MIMIC's ``TEXT`` with ``ROW_ID``, ``SUBJECT_ID``, ``CATEGORY``,
+  ``CHARTDATE``; MTSamples' ``transcription``); locator ``line N`` (where the row starts), hash
+  of the row's text. A CSV without such a column is quarantined whole, with its header.
+* a note object or row without an id of its own is named ``<file stem> line N``.
 
 A note whose body is empty or whitespace-only (a failed export, an unsigned draft), or that is
 not UTF-8, is quarantined with the reason. ``note_datetime`` is local wall-clock time: EHR note
@@ -38,6 +44,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
+from python_ingest.csv_util import csv_records
 from python_ingest.discovery import visible_files
 from python_ingest.model import READER_LINEAGE, FileOutcome, Quarantined
 from python_ingest.notes_manifest import (
@@ -49,8 +56,6 @@ from python_ingest.notes_manifest import (
     unclaimed_rows,
 )
 from python_ingest.source_bytes import read_source
-
-# Shared with the wearables reader until the framework ships outcomes as Arrow IPC itself.
 
 NOTES = "notes"
 NOTES_SCHEMA = pa.schema(
@@ -68,25 +73,28 @@ NOTES_SCHEMA = pa.schema(
         pa.field("manifest_file", pa.string()),  # absolute path, as _source_file names files
         pa.field("manifest_line", pa.int64()),
         pa.field("extra_fields", pa.string()),  # other manifest columns / object fields, as JSON
-        pa.field("source_format", pa.string(), nullable=False),  # text | ndjson
+        pa.field("source_format", pa.string(), nullable=False),  # text | ndjson | csv
         *READER_LINEAGE,
     ]
 )
 _ROW = pa.struct(list(NOTES_SCHEMA))
 _METADATA = ("patient_mrn", "note_type", "loinc_document_code", "author")
-_TEXT_KEYS = ("text", "note_text", "body", "content")
+_TEXT_KEYS = ("text", "note_text", "body", "content", "transcription")
 _US_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
 _NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+_CSV_SUFFIX = ".csv"
 
 
 def file_kind(path: Path | str) -> str | None:
-    """``manifest``, ``text``, ``ndjson`` or None (not a notes file)."""
+    """``manifest``, ``text``, ``ndjson``, ``csv`` or None (not a notes file)."""
     if os.path.basename(path).lower() == MANIFEST_NAME:
         return "manifest"
     if is_note_text(path):
         return "text"
     if os.path.splitext(path)[1].lower() in _NDJSON_SUFFIXES:
         return "ndjson"
+    if os.path.splitext(path)[1].lower() == _CSV_SUFFIX:
+        return "csv"
     return None
 
 
@@ -97,7 +105,8 @@ class NotesReader:
     tables = (NOTES,)
 
     def discover(self, source: Path) -> list[Path]:
-        """Note texts, manifests and NDJSON exports under ``source``, skipping hidden folders."""
+        """Note texts, manifests, NDJSON and CSV exports under ``source``, skipping hidden
+        folders."""
         return visible_files(source, lambda p: file_kind(p) is not None)
 
     def read(self, path: Path) -> FileOutcome:
@@ -133,6 +142,8 @@ class NotesReader:
             return FileOutcome(quarantined=bad, records_read=len(bad))
         if kind == "ndjson":
             return _read_ndjson(Path(path))
+        if kind == "csv":
+            return _read_csv(Path(path))
         found = _text_record(path, folders)
         return found if isinstance(found, FileOutcome) else _landed([found])
 
@@ -162,6 +173,7 @@ def _read_ndjson(path: Path) -> FileOutcome:
     """One note object per line; bad lines are quarantined, the others land."""
     records: list[dict] = []
     bad: list[Quarantined] = []
+    stem = file_stem(str(path))
     for number, line in enumerate(read_source(path).split(b"\n"), 1):
         line = line.removesuffix(b"\r")
         if not line.strip():
@@ -175,28 +187,79 @@ def _read_ndjson(path: Path) -> FileOutcome:
         if not isinstance(obj, dict):
             bad.append(Quarantined(locator, "the line is JSON but not a note object", line))
             continue
-        values: dict[str, str] = {}
-        extra: dict[str, object] = {}
-        text: object = None
-        for key, value in obj.items():
-            column = canonical(key)
-            if key.lower() in _TEXT_KEYS and text is None:
-                text = value
-            elif column is not None and column != "file" and column not in values:
-                values[column] = value if isinstance(value, str) else orjson.dumps(value).decode()
-            else:
-                extra[key] = value
-        if not isinstance(text, str):
-            reason = "the note object has no text field" if text is None else "text is not a string"
-            bad.append(Quarantined(locator, reason, line))
+        found = _object_record(obj, f"{stem} {locator}", locator, line, "ndjson")
+        (bad if isinstance(found, Quarantined) else records).append(found)
+    return _outcome(records, bad)
+
+
+def _read_csv(path: Path) -> FileOutcome:
+    """A notes table (one note per row, the text in a column: an EHR or research extract such
+    as MIMIC's); a file without a text column is quarantined whole, with its header."""
+    data = read_source(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        reason = f"the CSV is not UTF-8 text (byte 0x{data[exc.start]:02X} at offset {exc.start})"
+        return _rejected("file", reason, data[:200])
+    records_in = csv_records(text)
+    header = next(records_in, None)
+    if header is None:
+        return FileOutcome()  # an empty file holds no note
+    names = [name.strip() for name in header[2]]
+    if not any(name.lower() in _TEXT_KEYS for name in names):
+        reason = (
+            "a CSV without a note text column (" + ", ".join(_TEXT_KEYS) + "), so it holds no "
+            "note; a notes manifest must be named manifest.csv. The header is "
+            + ", ".join(names)[:300]
+        )
+        return _rejected("file", reason, None)
+    records: list[dict] = []
+    bad: list[Quarantined] = []
+    stem = file_stem(str(path))
+    for number, raw, fields in records_in:
+        locator = f"line {number}"
+        if len(fields) != len(names):
+            reason = f"the row has {len(fields)} fields but the header has {len(names)}"
+            bad.append(Quarantined(locator, reason, raw))
             continue
-        if not text.strip():
-            bad.append(Quarantined(locator, _EMPTY.format(n=len(text)), line))
-            continue
-        record = _record(values, text, values.get("note_id") or None, line)
-        record.update(extra_fields=_json_or_none(extra), source_format="ndjson")
-        record["_source_locator"] = locator
-        records.append(record)
+        obj = dict(zip(names, fields, strict=True))
+        found = _object_record(obj, f"{stem} {locator}", locator, raw.encode("utf-8"), "csv")
+        (bad if isinstance(found, Quarantined) else records).append(found)
+    return _outcome(records, bad)
+
+
+def _object_record(
+    obj: dict, fallback_id: str, locator: str, raw: bytes, source_format: str
+) -> dict | Quarantined:
+    """A note object's row (its fields mapped like manifest columns), or why it cannot land.
+
+    A note without an id of its own (an extract with no id column) is named after its place,
+    ``<file stem> line N``, so that it still reaches the notes models, and a re-landed file
+    replaces it.
+    """
+    values: dict[str, str] = {}
+    extra: dict[str, object] = {}
+    text: object = None
+    for key, value in obj.items():
+        column = canonical(key)
+        if key.lower() in _TEXT_KEYS and text is None:
+            text = value
+        elif column is not None and column != "file" and column not in values:
+            values[column] = value if isinstance(value, str) else orjson.dumps(value).decode()
+        else:
+            extra[key] = value
+    if not isinstance(text, str):
+        reason = "the note object has no text field" if text is None else "text is not a string"
+        return Quarantined(locator, reason, raw)
+    if not text.strip():
+        return Quarantined(locator, _EMPTY.format(n=len(text)), raw)
+    record = _record(values, text, values.get("note_id") or fallback_id, raw)
+    record.update(extra_fields=_json_or_none(extra), source_format=source_format)
+    record["_source_locator"] = locator
+    return record
+
+
+def _outcome(records: list[dict], bad: list[Quarantined]) -> FileOutcome:
     outcome = _landed(records) if records else FileOutcome()
     outcome.quarantined = bad
     outcome.records_read = len(records) + len(bad)
@@ -256,7 +319,7 @@ def _json_or_none(values: dict) -> str | None:
     return orjson.dumps(values).decode() if values else None
 
 
-def _rejected(locator: str, reason: str, payload: bytes) -> FileOutcome:
+def _rejected(locator: str, reason: str, payload: bytes | None) -> FileOutcome:
     return FileOutcome(quarantined=[Quarantined(locator, reason, payload)], records_read=1)
 
 

@@ -43,10 +43,14 @@ COLUMNS = (
 _ALIASES = {
     "noteid": "note_id",
     "documentid": "note_id",
+    "rowid": "note_id",  # MIMIC-III NOTEEVENTS
     "patientmrn": "patient_mrn",
     "mrn": "patient_mrn",
+    "patientid": "patient_mrn",
+    "subjectid": "patient_mrn",  # MIMIC: the patient's identifier in the source
     "notetype": "note_type",
     "documenttype": "note_type",
+    "category": "note_type",
     "loincdocumentcode": "loinc_document_code",
     "loinccode": "loinc_document_code",
     "loinc": "loinc_document_code",
@@ -55,6 +59,8 @@ _ALIASES = {
     "notedatetime": "note_datetime",
     "notedate": "note_datetime",
     "datetime": "note_datetime",
+    "charttime": "note_datetime",
+    "chartdate": "note_datetime",
     "file": "file",
     "filename": "file",
     "filepath": "file",
