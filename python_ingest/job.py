@@ -23,7 +23,6 @@ import pyarrow as pa
 from mmlake.delta import sql_string
 from mmlake.delta import table_schema as _table_schema
 from python_ingest.ipc_spool import spool_folder
-from python_ingest.ipc_spool import use as use_spool
 from python_ingest.job_schema import type_conflict as _type_conflict
 from python_ingest.job_split import merged_outcome, read_range, split_ranges
 from python_ingest.job_tables import land, with_lineage_all
@@ -35,6 +34,7 @@ from python_ingest.model import (
     Quarantined,
     Reader,
 )
+from python_ingest.pool_worker import init_worker
 from python_ingest.source_bytes import holding
 
 FIRST_CHUNK_FILES = 1000
@@ -242,7 +242,9 @@ class IngestJob:
             return summary
         with spool_folder() as folder:
             _load_before_fork()
-            pool = ProcessPoolExecutor(self.workers, initializer=use_spool, initargs=(folder,))
+            pool = ProcessPoolExecutor(
+                self.workers, initializer=init_worker, initargs=(folder, os.getpid())
+            )
             self._land_all(pool, todo, batch_id, seen, summary, on_file)
         return summary
 

@@ -1,4 +1,5 @@
-"""A real ingestion process killed mid-way, then re-run, equals one clean run."""
+"""A real ingestion process killed mid-way, then re-run, equals one clean run; and the killed
+job's pool workers do not outlive it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,34 @@ def _finish(process: subprocess.Popen[str]) -> None:
     assert process.returncode in (0, 3), out + err
 
 
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # exited while listed
+                continue
+            # pid (comm) state ppid ...: comm may hold spaces, so split after its ")".
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running (a zombie has exited: it only waits to be reaped)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
 def _snapshot(lakehouse: Path) -> dict[str, list[str]]:
     """Per table, the sorted record hashes (or locators for the quarantine)."""
     snapshot = {}
@@ -82,8 +112,15 @@ def test_killed_run_then_rerun_equals_a_clean_run(source: Path, tmp_path: Path, 
     assert process.stderr is not None
     line = process.stderr.readline()
     assert f"paused after {step}" in line, line
+    workers = _children(process.pid)
+    assert workers, "the paused job has no pool workers to check"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
+    # Forked workers would wait for their next task for ever: they must die with the job.
+    deadline = time.monotonic() + 30
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(workers), f"pool workers {_alive(workers)} outlived the killed job"
     _finish(_ingest(source, crashed))
     expected = _snapshot(clean)
     assert expected["wearables_events"], "the clean run landed nothing"
