@@ -11,6 +11,15 @@ from collections.abc import Iterator
 csv.field_size_limit(64 * 1024 * 1024)
 
 
+def csv_text(data: bytes) -> tuple[str | None, str | None]:
+    """(the CSV's text, None), or (None, why it is not UTF-8): a byte-order mark is dropped."""
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        byte = data[exc.start]
+        return None, f"the CSV is not UTF-8 text (byte 0x{byte:02X} at offset {exc.start})"
+
+
 def csv_records(text: str) -> Iterator[tuple[int, str, list[str]]]:
     """(first line number, raw text, fields) per CSV record, blank lines skipped.
 

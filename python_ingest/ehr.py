@@ -259,8 +259,13 @@ class EhrReader:
             return self._read_ndjson(data, index)
         return self._read_json(data, index)
 
+    def _file(self, index: PatientIndex, scope: BundleScope | None = None) -> _File:
+        """A file's outcome in the making, its references resolved against the export's
+        Patients (``index``), its Bundle's entries and the Patients landed before."""
+        return _File(Resolver(index, scope, self.landed), self.validation)
+
     def _read_ndjson(self, data: bytes, index: PatientIndex, first_line: int = 1) -> FileOutcome:
-        state = _File(Resolver(index, landed=self.landed), self.validation)
+        state = self._file(index)
         for number, line in enumerate(data.split(b"\n"), start=first_line):
             line = line.removesuffix(b"\r")
             if line.strip():
@@ -271,11 +276,11 @@ class EhrReader:
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            state = _File(Resolver(index, landed=self.landed), self.validation)
+            state = self._file(index)
             state.reject("file", f"the file is not valid JSON: {exc}", data)
             return state.outcome()
         if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
-            state = _File(Resolver(index, landed=self.landed), self.validation)
+            state = self._file(index)
             state.record("", data, doc)
             return state.outcome()
         entries = doc.get("entry") if isinstance(doc.get("entry"), list) else []
@@ -283,7 +288,7 @@ class EhrReader:
         for entry in entries:
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                 scope.add(entry.get("fullUrl"), entry["resource"])
-        state = _File(Resolver(index, scope, self.landed), self.validation)
+        state = self._file(index, scope)
         spans = _entry_spans(data, entries)
         for number, entry in enumerate(entries, start=1):
             resource = entry.get("resource") if isinstance(entry, dict) else None

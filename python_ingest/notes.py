@@ -44,7 +44,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
-from python_ingest.csv_util import csv_records
+from python_ingest.csv_util import csv_records, csv_text
 from python_ingest.discovery import visible_files
 from python_ingest.model import READER_LINEAGE, FileOutcome, Quarantined
 from python_ingest.notes_manifest import (
@@ -196,11 +196,9 @@ def _read_csv(path: Path) -> FileOutcome:
     """A notes table (one note per row, the text in a column: an EHR or research extract such
     as MIMIC's); a file without a text column is quarantined whole, with its header."""
     data = read_source(path)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        reason = f"the CSV is not UTF-8 text (byte 0x{data[exc.start]:02X} at offset {exc.start})"
-        return _rejected("file", reason, data[:200])
+    text, problem = csv_text(data)
+    if text is None:
+        return _rejected("file", str(problem), data[:200])
     records_in = csv_records(text)
     header = next(records_in, None)
     if header is None:

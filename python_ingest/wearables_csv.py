@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from python_ingest.csv_util import csv_records
+from python_ingest.csv_util import csv_records, csv_text
 from python_ingest.model import FileOutcome, Quarantined, record_hash
 from python_ingest.wearables_columns import ENROLLMENT_SCHEMA, extra_column_names, finish
 from python_ingest.wearables_melt import Sheet, combined, dataset_name, melt
@@ -51,11 +51,9 @@ _DATES = ("enrolled_on", "withdrawn_on")
 
 def read_csv(path: Path, data: bytes) -> FileOutcome:
     """Dispatch on the header: enrollment register, Fitabase export, or quarantine the file."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        reason = f"the CSV is not UTF-8 text (byte 0x{data[exc.start]:02X} at offset {exc.start})"
-        return FileOutcome(quarantined=[Quarantined("file", reason)], records_read=1)
+    text, problem = csv_text(data)
+    if text is None:
+        return FileOutcome(quarantined=[Quarantined("file", str(problem))], records_read=1)
     records = csv_records(text)
     header = next(records, None)
     if header is None:
