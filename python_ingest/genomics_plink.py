@@ -32,11 +32,13 @@ The 2-bit codes go straight to Glow's calls through a 256-entry table (one looku
 four samples at a time), a batch of variants at once; bed-reader, which decodes to allele
 counts and refuses a ``.bed`` whose length is not exact, checks this decoder in the tests. A
 ``.bed`` cut short lands the variants whose blocks are complete and quarantines each variant
-whose block is cut or missing. A ``.bim`` line that is not six fields with numeric positions
-quarantines that variant. A missing ``.bim`` or ``.fam``, a ``.fam`` line that is not six
-fields, a sample-major or non-PLINK ``.bed``, or a ``.bed`` longer than its ``.bim`` and
-``.fam`` describe quarantine the fileset whole: positions alone tie a genotype to its sample and
-variant, so a fileset whose parts disagree cannot be attributed.
+whose block is cut or missing. A sample-major ``.bed`` (PLINK 0.99 and older, mode byte 0; Glow
+reads only variant-major) is transposed to the variant-major file PLINK 1.9 would write, and
+lands the same rows. A ``.bim`` line that is not six fields with numeric positions quarantines
+that variant. A missing ``.bim`` or ``.fam``, a ``.fam`` line that is not six fields, a
+non-PLINK ``.bed`` or one of another mode, a ``.bed`` longer than its ``.bim`` and ``.fam``
+describe, or a sample-major ``.bed`` cut short quarantine the fileset whole: positions alone tie
+a genotype to its sample and variant, so a fileset whose parts disagree cannot be attributed.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from python_ingest.source_bytes import read_source
 
 BED_SUFFIX = ".bed"
 MAGIC = b"\x6c\x1b"
-VARIANT_MAJOR = 1
+VARIANT_MAJOR, SAMPLE_MAJOR = 1, 0  # the .bed's third byte
 GENOTYPE_FIELDS = (pa.field("sampleId", pa.string()), pa.field("calls", pa.list_(pa.int32())))
 GENOTYPES_TYPE = pa.list_(pa.struct(list(GENOTYPE_FIELDS)))
 _BASE = {f.name: f for f in BASE_FIELDS}
@@ -196,13 +198,18 @@ def read_plink(bed: Path) -> FileOutcome:
     try:
         if raw[:2] != MAGIC:
             raise PlinkError("it is not a PLINK .bed: it does not start with the magic bytes")
-        if len(raw) < 3 or raw[2] != VARIANT_MAJOR:
+        mode = raw[2] if len(raw) >= 3 else None
+        if mode not in (VARIANT_MAJOR, SAMPLE_MAJOR):
+            shown = "missing" if mode is None else f"0x{mode:02X}"
             raise PlinkError(
-                "it is a sample-major .bed (PLINK 0.99 and older); only variant-major is read"
+                f"its mode byte (the third) is {shown}, neither 1 (variant-major) nor 0 "
+                "(sample-major)"
             )
         fam = read_fam(fam_path)
         bim = read_bim(bim_path)
         n, m = len(fam), len(bim)
+        if mode == SAMPLE_MAJOR:
+            raw = variant_major(raw, n, m)
         width = (n + 3) // 4
         expected = 3 + m * width
         if len(raw) > expected:
@@ -240,6 +247,30 @@ def read_plink(bed: Path) -> FileOutcome:
         records_read=m,
         records_landed=len(landed),
     )
+
+
+def variant_major(raw: bytes, n: int, m: int) -> bytes:
+    """A sample-major ``.bed`` (PLINK 0.99 and older) rewritten as the variant-major one.
+
+    A sample-major file holds one block per sample, a 2-bit code per variant, in the same code
+    and bit order; transposing the codes gives the file PLINK 1.9 would write for the fileset.
+    Each of its blocks mixes every variant, so one cut short cannot be attributed in part.
+    """
+    depth = (m + 3) // 4
+    if len(raw) != 3 + n * depth:
+        raise PlinkError(
+            f"it is a sample-major .bed of {len(raw)} bytes where {n} samples of {m} variants "
+            f"take {3 + n * depth}: a sample's block holds every variant, so no variant can "
+            "be told whole"
+        )
+    blocks = np.frombuffer(raw, dtype=np.uint8, offset=3).reshape(n, depth)
+    codes = (blocks[:, :, None] >> (2 * np.arange(4, dtype=np.uint8))) & 3  # (n, depth, 4)
+    codes = codes.reshape(n, depth * 4)[:, :m].T  # (m, n): a variant per row
+    width = (n + 3) // 4
+    padded = np.zeros((m, width * 4), dtype=np.uint8)
+    padded[:, :n] = codes
+    quads = padded.reshape(m, width, 4) << (2 * np.arange(4, dtype=np.uint8))
+    return raw[:2] + bytes([VARIANT_MAJOR]) + quads.sum(axis=2, dtype=np.uint8).tobytes()
 
 
 def _variants_table(

@@ -308,6 +308,26 @@ def test_bed_decoder_matches_bed_reader(tmp_path: Path) -> None:
         assert decode_calls(matrix, n).tolist() == expected
 
 
+def test_sample_major_bed_lands_as_its_variant_major_twin(tmp_path: Path) -> None:
+    """PLINK 0.99's sample-major layout, written by bed-reader, lands the same rows and hashes."""
+    bed_reader = pytest.importorskip("bed_reader", reason="bed-reader is not installed")
+    rng = np.random.default_rng(11)
+    for n, m in ((5, 5), (3, 4), (13, 9), (1, 7), (8, 1)):
+        values = rng.choice(np.array([0, 1, 2, -127], dtype=np.int8), size=(n, m))
+        properties = {"chromosome": ["1"] * m, "bp_position": list(range(100, 100 + m))}
+        outcomes = []
+        for major in ("SNP", "individual"):
+            bed = tmp_path / f"{major}{n}x{m}" / "cohort.bed"
+            bed.parent.mkdir()
+            bed_reader.to_bed(bed, values, properties, major=major, num_threads=1)
+            assert bed.read_bytes()[2] == (1 if major == "SNP" else 0)
+            outcomes.append(read_plink(bed))
+        variant_major, sample_major = outcomes
+        assert sample_major.quarantined == [] and sample_major.records_landed == m
+        for table in ("genomics_variants", "genomics_samples"):
+            assert sample_major.tables[table].equals(variant_major.tables[table]), (n, m, table)
+
+
 # ----------------------------------------------------------------------------- broken files
 
 
@@ -400,7 +420,8 @@ def test_broken_plink_filesets_are_quarantined_with_reasons(tmp_path: Path) -> N
     cases = {
         "cut": raw[:8],  # blocks 1-2 whole, block 3 half: variants 3-5 are lost
         "magic": b"\x00\x00\x01" + raw[3:],
-        "sample_major": raw[:2] + b"\x00" + raw[3:],
+        "other_mode": raw[:2] + b"\x30" + raw[3:],  # bed-reader's smallmodebad.bed byte
+        "short_sample_major": raw[:2] + b"\x00" + raw[3:-1],
         "long": raw + b"\x00\x00",
         "badbim": raw,
         "nofam": raw,
@@ -432,7 +453,8 @@ def test_broken_plink_filesets_are_quarantined_with_reasons(tmp_path: Path) -> N
     assert "3 fields where 6 are needed" in bad.quarantined[1].reason
     whole_file = {
         "magic": "magic bytes",
-        "sample_major": "sample-major",
+        "other_mode": "is 0x30, neither 1 (variant-major) nor 0 (sample-major)",
+        "short_sample_major": "no variant can be told whole",
         "long": "do not describe it",
         "nofam": "test.fam is missing",
     }
@@ -442,9 +464,9 @@ def test_broken_plink_filesets_are_quarantined_with_reasons(tmp_path: Path) -> N
         assert words in outcome.quarantined[0].reason, (name, outcome.quarantined[0].reason)
 
     _, summary = land(GenomicsReader(), tmp_path, tmp_path / "lakehouse")
-    assert summary.files_seen == summary.files_landed == 6  # targets.bed is not discovered
+    assert summary.files_seen == summary.files_landed == 7  # targets.bed is not discovered
     assert summary.records_landed == 2 + 3
-    assert summary.records_quarantined == 3 + 2 + 4
+    assert summary.records_quarantined == 3 + 2 + 5
 
 
 def test_a_changed_sibling_relands_its_fileset(duck: Duck, tmp_path: Path) -> None:
