@@ -14,12 +14,14 @@ IN_DEFAULT_ZONE_1``) or a single ``<metric>.value`` when it is a plain number or
 the device's local time without a zone. A reading with no ``dateTime``, or whose value holds
 nothing, is quarantined with the reason.
 
-Arrays of other objects (device-cloud events with an ``event_id``; the archive's sleep logs,
-which have no ``dateTime``) are not time series and stay with the event reader.
+Arrays of other objects are not time series: device-cloud events (with an ``event_id``) stay
+with the event reader, and the archive's logs of sleep and exercise (a ``logId`` and a
+``startTime``, no ``dateTime``) go to ``python_ingest.wearables_fitbit_logs``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -65,7 +67,7 @@ def read_time_series(path: Path, document: list) -> FileOutcome:
         fields: dict[str, str] = {}
         for key, value in item.items():
             if key != TIME_KEY:
-                _flatten("" if key == "value" else key, value, fields)
+                flatten("" if key == "value" else key, value, fields)
         cells.append(fields)
         kept.append((locator, when, raw))
     names = list(dict.fromkeys(name for fields in cells for name in fields))
@@ -87,11 +89,22 @@ def read_time_series(path: Path, document: list) -> FileOutcome:
     return melt(sheet, bad)
 
 
-def _flatten(name: str, value: object, into: dict[str, str]) -> None:
-    """A reading's fields as text cells, nested objects dotted; null is an empty cell."""
+def flatten(
+    name: str,
+    value: object,
+    into: dict[str, str],
+    skip: Callable[[object], bool] | None = None,
+) -> None:
+    """A record's fields as text cells, nested objects dotted; null is an empty cell.
+
+    Values ``skip`` holds true for (a log's timed entry lists, which land on their own) are
+    left out, at any depth.
+    """
+    if skip is not None and skip(value):
+        return
     if isinstance(value, dict):
         for key, inner in value.items():
-            _flatten(f"{name}.{key}" if name else str(key), inner, into)
+            flatten(f"{name}.{key}" if name else str(key), inner, into, skip)
         return
     if value is None:
         text = ""

@@ -32,6 +32,7 @@ from python_ingest.model import FileOutcome, Quarantined, record_hash
 from python_ingest.wearables_columns import (
     EVENT_SCHEMA,
     LOCAL_TS,
+    ParsedTimes,
     finish,
     numeric_array,
     parse_iso_times,
@@ -74,6 +75,12 @@ class Sheet:
     raws: list[str | bytes]
     cell_label: str = "column"  # how the locator names a cell: "line 3 column StepTotal"
     record_noun: str = "row"  # how a reason names the record: "the row has no values"
+    # When a row's measurement ends, for records that span time (a sleep, a workout): the end
+    # as written (``ends[i]``, "" for none; ``end_name`` in reasons), else the row's time plus
+    # ``lengths_s[i]`` seconds (then ``end_time_raw`` stays null: nothing was written).
+    ends: list[str] | None = None
+    end_name: str = "end"
+    lengths_s: list[float | None] | None = None
 
 
 def dataset_name(path: Path) -> str:
@@ -128,11 +135,14 @@ def melt(sheet: Sheet, bad: list[Quarantined]) -> FileOutcome:
         else np.zeros(n_rows, dtype=bool)
     )
     empty = ~np.logical_or.reduce(present) if present else np.ones(n_rows, dtype=bool)
-    ok = ~(no_id | when_bad | empty)
+    end = _ends(sheet, utc, local)
+    ok = ~(no_id | when_bad | empty | end.bad)
     for i in np.flatnonzero(~ok):
         problems = ["Id is empty"] if no_id[i] else []
         if when_bad[i]:
             problems.append(f"{sheet.time_name} {when_raw[i].as_py()!r} is not a date-time")
+        if end.bad[i]:
+            problems.append(f"{sheet.end_name} {end.raw[i].as_py()!r} is not a date-time")
         if empty[i]:
             problems.append(f"the {sheet.record_noun} has no values")
         bad.append(Quarantined(sheet.locators[i], "; ".join(problems), sheet.raws[i]))
@@ -166,6 +176,9 @@ def melt(sheet: Sheet, bad: list[Quarantined]) -> FileOutcome:
         "start_time": start_utc,
         "start_time_local": start_local,
         "start_time_raw": when_raw.take(row_at),
+        "end_time": end.utc.take(row_at),
+        "end_time_local": end.local.take(row_at),
+        "end_time_raw": end.raw.take(row_at),
         "source_format": pa.array([sheet.source_format] * len(row_of), pa.string()),
         "_source_locator": pc.binary_join_element_wise(
             prefix.take(row_at), labels.take(col_at), " "
@@ -181,6 +194,25 @@ def melt(sheet: Sheet, bad: list[Quarantined]) -> FileOutcome:
         records_read=landed + len(bad),
         records_landed=landed,
     )
+
+
+def _ends(sheet: Sheet, start_utc: pa.Array, start_local: pa.Array) -> ParsedTimes:
+    """Each row's end (null where it has none); ``bad`` marks an end written but not a time."""
+    n = len(sheet.rows)
+    utc, local = pa.nulls(n, start_utc.type), pa.nulls(n, LOCAL_TS)
+    raw, bad = pa.nulls(n, pa.string()), np.zeros(n, dtype=bool)
+    if sheet.lengths_s is not None:
+        span = pc.cast(pc.multiply(pa.array(sheet.lengths_s, pa.float64()), 1e6), pa.int64()).cast(
+            pa.duration("us")
+        )
+        utc, local = pc.add(start_utc, span), pc.add(start_local, span)
+    if sheet.ends is not None:
+        raw = pc.utf8_trim_whitespace(pa.array(sheet.ends, pa.string()))
+        written = pc.not_equal(raw, "")
+        raw = pc.if_else(written, raw, pa.nulls(n, pa.string()))
+        end_utc, end_local, bad = parse_times(raw)
+        utc, local = pc.if_else(written, end_utc, utc), pc.if_else(written, end_local, local)
+    return ParsedTimes(raw, utc, local, bad)
 
 
 def combined(parts: Sequence[FileOutcome]) -> FileOutcome:

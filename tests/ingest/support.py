@@ -145,3 +145,14 @@ def check_reruns(
         assert again.files_skipped == again.files_seen == first.files_seen
         assert again.files_landed == 0
         assert snapshot(bronze) == before
+
+
+def file_accounts(duck: Duck, bronze: Path) -> dict[str, tuple[int, int, int]]:
+    """File name -> (records read, landed, quarantined) of every file the ledger has landed."""
+    return {
+        Path(path).name: (read, landed, quarantined)
+        for path, read, landed, quarantined in duck.query(
+            "select path, records_read, records_landed, records_quarantined "
+            f"from {scan(bronze, '_ingest_log')} where status = 'landed'"
+        )
+    }

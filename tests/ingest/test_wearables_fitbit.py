@@ -21,7 +21,15 @@ from python_ingest import wearables_csv
 from python_ingest.wearables import WearablesReader
 from python_ingest.wearables_fitbit import is_time_series
 from python_ingest.wearables_melt import dataset_name
-from tests.ingest.support import Duck, Landed, bronze_state, check_reruns, land, scan
+from tests.ingest.support import (
+    Duck,
+    Landed,
+    bronze_state,
+    check_reruns,
+    file_accounts,
+    land,
+    scan,
+)
 
 HEART = [
     {"dateTime": "04/01/20 00:00:04", "value": {"bpm": 71, "confidence": 2}},
@@ -88,13 +96,7 @@ def _quarantined(duck: Duck, bronze: Path, name: str) -> list[tuple]:
 
 def test_every_reading_is_landed_or_quarantined(duck: Duck, landed: Landed) -> None:
     bronze, summary = landed
-    log = {
-        Path(p).name: (read, landed_, quarantined)
-        for p, read, landed_, quarantined in duck.query(
-            "select path, records_read, records_landed, records_quarantined "
-            f"from {scan(bronze, '_ingest_log')} where status = 'landed'"
-        )
-    }
+    log = file_accounts(duck, bronze)
     assert log == {
         "heart_rate-2020-04-01.json": (5, 2, 3),
         "steps-2020-04-01.json": (2, 2, 0),
