@@ -14,9 +14,11 @@ Vendor tables land in ``wearables_events``, one event per non-empty value cell
   ``M/D/YYYY``), then value columns. ``metric`` is ``<dataset>.<column>`` with the dataset from
   the file name (``_merged`` dropped): ``hourlySteps.StepTotal``, ``weightLogInfo.Fat``;
   ``user_id`` is the ``Id``. ``source_format`` ``fitabase_csv``.
-* A person's own time series (a Fitbit account export's ``heart_rate_2024-01-01.csv``): a first
-  column named like a time (``timestamp``, ``dateTime``, ``date``, ``time``), then values. The
-  dataset drops the file's period date (``heart_rate``); there is no participant column, so
+* A person's own time series (a Fitbit account export's ``heart_rate_2024-01-01.csv``,
+  ``Daily SpO2 - 2021-11-30.csv``, ``sleep_score.csv``): a column named like a time
+  (``timestamp``, ``dateTime``, ``date_time``, ``recorded_time``, ``date``, ``time``; the first
+  such column, wherever it stands), and values in the others. The dataset drops the file's
+  period date (``heart_rate``, ``Daily SpO2``); there is no participant column, so
   ``user_id`` is null and the file lands unlinked until a steward maps it. ``source_format``
   ``fitbit_csv``.
 
@@ -44,8 +46,19 @@ EVENTS, ENROLLMENT = "wearables_events", "wearables_enrollment"
 # Rows melted at once: a Fitabase file of millions of rows (heartrate_seconds) melts in bounded
 # memory, its intermediate lists a few hundred MB instead of gigabytes.
 MELT_ROWS = 200_000
-# First-column names of a single person's time series (a Fitbit account export's CSVs).
-TIME_HEADERS = frozenset(("timestamp", "datetime", "date", "time", "date time", "start time"))
+# Time-column names of a single person's time series (a Fitbit account export's CSVs).
+TIME_HEADERS = frozenset(
+    (
+        "timestamp",
+        "datetime",
+        "date_time",
+        "recorded_time",
+        "date",
+        "time",
+        "date time",
+        "start time",
+    )
+)
 _DATES = ("enrolled_on", "withdrawn_on")
 
 
@@ -64,12 +77,20 @@ def read_csv(path: Path, data: bytes) -> FileOutcome:
         return _enrollment(names, records)
     if len(names) >= 3 and lowered[0] == "id":
         return _melted(path, names, records, has_user=True, source_format="fitabase_csv")
-    if len(names) >= 2 and lowered[0] in TIME_HEADERS:
+    timed = [i for i, name in enumerate(lowered) if name in TIME_HEADERS]
+    if len(names) >= 2 and timed:
+        if timed[0]:  # the time column first, as melt takes it: sleep_score.csv's is second
+            order = [timed[0], *(i for i in range(len(names)) if i != timed[0])]
+            names = [names[i] for i in order]
+            records = (
+                (n, raw, [row[i] for i in order] if len(row) == len(order) else row)
+                for n, raw, row in records
+            )
         return _melted(path, names, records, has_user=False, source_format="fitbit_csv")
     reason = (
         "not a wearables CSV this reader knows: expected the enrollment register (a device_id "
-        "column), a Fitabase export (Id, a time column, values) or a time series (a first "
-        "column such as timestamp, then values); the header is " + ", ".join(names)[:300]
+        "column), a Fitabase export (Id, a time column, values) or a time series (a column "
+        "such as timestamp, and values); the header is " + ", ".join(names)[:300]
     )
     return FileOutcome(quarantined=[Quarantined("file", reason)], records_read=1)
 

@@ -53,7 +53,7 @@ LOCAL_TIME_FORMATS = (
     "%Y-%m-%d",
 )
 _MINUTE_COLUMN = re.compile(r"^([A-Za-z_]+?)([0-5][0-9])$")
-_DATED = re.compile(r"[-_]\d{4}-\d{2}-\d{2}$")
+_DATED = re.compile(r"\s*[-_]\s*\d{4}-\d{2}-\d{2}$")  # "_2024-01-01", " - 2021-11-30"
 
 
 @dataclass
@@ -85,8 +85,9 @@ class Sheet:
 
 def dataset_name(path: Path) -> str:
     """The export's dataset from its file name: ``hourlySteps_merged.csv`` -> ``hourlySteps``,
-    ``heart_rate-2020-04-01.json`` and ``heart_rate_2024-01-01.csv`` -> ``heart_rate`` (a Fitbit
-    archive writes a file per metric and period, named by the period's first day)."""
+    ``heart_rate-2020-04-01.json``, ``heart_rate_2024-01-01.csv`` -> ``heart_rate`` and
+    ``Daily SpO2 - 2021-11-30.csv`` -> ``Daily SpO2`` (a Fitbit archive writes a file per metric
+    and period, named by the period's first day)."""
     stem = path.name[: -len(".gz")] if path.name.lower().endswith(".gz") else path.name
     stem = stem.rsplit(".", 1)[0]
     stem = re.sub(r"_merged$", "", stem, flags=re.IGNORECASE)

@@ -56,6 +56,12 @@ HEART_CSV = (
     "2024-01-01T00:00:20Z,\n"  # no value
     "yesterday,64\n"  # no time
 )
+SPO2_CSV = "timestamp,average_value,lower_bound,upper_bound\n2021-11-30T00:00:00,95.4,93.1,98.0\n"
+SLEEP_SCORE_CSV = (  # the time column second, the log id first
+    "sleep_log_entry_id,timestamp,overall_score,resting_heart_rate\n"
+    "33817487541,2021-11-29T07:06:30Z,81,57\n"
+    "33817487542,2021-11-30T06:51:00Z,77\n"  # ragged
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +75,8 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     series = root / "Fitbit" / "Physical Activity_GoogleData"
     series.mkdir(parents=True)
     (series / "heart_rate_2024-01-01.csv").write_text(HEART_CSV)
+    (series / "Daily SpO2 - 2021-11-30.csv").write_text(SPO2_CSV)
+    (series / "sleep_score.csv").write_text(SLEEP_SCORE_CSV)
     return root
 
 
@@ -102,8 +110,10 @@ def test_every_reading_is_landed_or_quarantined(duck: Duck, landed: Landed) -> N
         "steps-2020-04-01.json": (2, 2, 0),
         "time_in_heart_rate_zones-2020-04-01.json": (1, 1, 0),
         "heart_rate_2024-01-01.csv": (5, 3, 2),
+        "Daily SpO2 - 2021-11-30.csv": (1, 1, 0),
+        "sleep_score.csv": (2, 1, 1),
     }
-    assert summary.records_read == summary.records_landed + summary.records_quarantined == 13
+    assert summary.records_read == summary.records_landed + summary.records_quarantined == 16
 
 
 def test_archive_json_readings_become_one_event_per_value_field(duck: Duck, landed: Landed) -> None:
@@ -166,6 +176,28 @@ def test_time_series_csv_keeps_a_zone_only_where_one_is_written(duck: Duck, land
     ]
 
 
+def test_a_time_series_csv_may_have_its_time_column_anywhere(duck: Duck, landed: Landed) -> None:
+    bronze, _ = landed
+    spo2 = _events(duck, bronze, "Daily SpO2 - 2021-11-30.csv")
+    assert [(m, v, local) for m, _, v, _, _, local, *_ in spo2] == [
+        ("Daily SpO2.average_value", "95.4", dt.datetime(2021, 11, 30)),
+        ("Daily SpO2.lower_bound", "93.1", dt.datetime(2021, 11, 30)),
+        ("Daily SpO2.upper_bound", "98.0", dt.datetime(2021, 11, 30)),
+    ]
+    scores = _events(duck, bronze, "sleep_score.csv")
+    assert [(m, v, start, loc) for m, _, v, _, start, *_, loc in scores] == [
+        ("sleep_score.overall_score", "81", dt.datetime(2021, 11, 29, 7, 6, 30, tzinfo=dt.UTC),
+         "line 2 column overall_score"),
+        ("sleep_score.resting_heart_rate", "57",
+         dt.datetime(2021, 11, 29, 7, 6, 30, tzinfo=dt.UTC), "line 2 column resting_heart_rate"),
+        ("sleep_score.sleep_log_entry_id", "33817487541",
+         dt.datetime(2021, 11, 29, 7, 6, 30, tzinfo=dt.UTC), "line 2 column sleep_log_entry_id"),
+    ]  # fmt: skip
+    assert _quarantined(duck, bronze, "sleep_score.csv") == [
+        ("line 3", "the row has 3 fields but the header has 4")
+    ]
+
+
 def test_rerun_changes_nothing(export: Path, landed: Landed) -> None:
     tables = ("wearables_events", "_quarantine")
     check_reruns(WearablesReader(), export, landed, lambda bronze: bronze_state(bronze, tables))
@@ -185,6 +217,7 @@ def test_dataset_names_drop_the_period_date() -> None:
     assert dataset_name(Path("heart_rate-2020-04-01.json")) == "heart_rate"
     assert dataset_name(Path("heart_rate_2024-01-01.csv.gz")) == "heart_rate"
     assert dataset_name(Path("hourlySteps_merged.csv")) == "hourlySteps"
+    assert dataset_name(Path("Daily SpO2 - 2021-11-30.csv")) == "Daily SpO2"
     assert dataset_name(Path("2020-04-01.json")) == "2020-04-01"
 
 
