@@ -9,8 +9,8 @@ Units of accounting (``records_read == records_landed + quarantined`` per file):
   (``python_ingest.notes_manifest``); a file no manifest row describes still lands, with its
   file name (without ``.txt``) as ``note_id`` and null metadata. Locator: the note_id (what an
   EHR calls the note). ``_record_hash`` is the sha256 of the file's bytes; ``text_sha256`` that of
-  the decoded text (they differ only when a UTF-8 byte-order mark was dropped) and is the
-  content fingerprint silver de-duplicates on.
+  the decoded text (as UTF-8: they differ when a byte-order mark was dropped or the file was
+  UTF-16) and is the content fingerprint silver de-duplicates on.
 * ``manifest.csv`` lands nothing itself: its unit is the rows no text file accounts for
   (dangling, repeated or malformed rows), each quarantined with ``line N`` and the reason.
 * ``*.ndjson`` / ``*.jsonl``: one note object per line (``text`` or ``note_text``/``body``/
@@ -22,12 +22,14 @@ Units of accounting (``records_read == records_landed + quarantined`` per file):
   of the row's text. A CSV without such a column is quarantined whole, with its header.
 * a note object or row without an id of its own is named ``<file stem> line N``.
 
-A note whose body is empty or whitespace-only (a failed export, an unsigned draft), or that is
-not UTF-8, is quarantined with the reason. ``note_datetime`` is local wall-clock time: EHR note
-exports write it without an offset, so it is a timestamp without time zone (Spark/Delta
-``TIMESTAMP_NTZ``) parsed from ISO 8601 (or US ``M/D/YYYY h:mm``), and ``note_datetime_raw``
-keeps the string as written (an offset, if one was written, is kept only there). A date-time that
-does not parse leaves ``note_datetime`` null and does not hold the note back: the raw string stays.
+Text is UTF-8, or UTF-16/32 behind a byte-order mark (Windows "Unicode" text). A note whose body
+is empty or whitespace-only (a failed export, an unsigned draft), or that is not such text (a
+legacy code page cannot be told from the bytes), is quarantined with the reason.
+``note_datetime`` is local wall-clock time: EHR note exports write it without an offset, so it is a
+timestamp without time zone (Spark/Delta ``TIMESTAMP_NTZ``) parsed from ISO 8601 (or US
+``M/D/YYYY h:mm``), and ``note_datetime_raw`` keeps the string as written (an offset, if one was
+written, is kept only there). A date-time that does not parse leaves ``note_datetime`` null and
+does not hold the note back: the raw string stays.
 """
 
 # Paths are handled as strings here: per note, pathlib's object churn cost more than reading
@@ -44,7 +46,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
-from python_ingest.csv_util import csv_records, csv_text
+from python_ingest.csv_util import csv_records, csv_text, unicode_text
 from python_ingest.discovery import visible_files
 from python_ingest.model import READER_LINEAGE, FileOutcome, Quarantined
 from python_ingest.notes_manifest import (
@@ -268,15 +270,10 @@ _EMPTY = "note body is empty or whitespace-only ({n} characters)"
 
 
 def _decode(data: bytes) -> tuple[str | None, str]:
-    """(problem, text): UTF-8 (a byte-order mark dropped), non-empty after whitespace."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return (
-            f"the note is not UTF-8 text (byte 0x{data[exc.start]:02X} at offset {exc.start})",
-            "",
-        )
-    text = text.removeprefix("\ufeff")
+    """(problem, text): Unicode text (``csv_util.unicode_text``), non-empty after whitespace."""
+    text, problem = unicode_text(data, "the note")
+    if text is None:
+        return problem, ""
     if not text.strip():
         return _EMPTY.format(n=len(text)), text
     return None, text

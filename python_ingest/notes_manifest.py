@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_ingest.csv_util import csv_records
+from python_ingest.csv_util import csv_records, unicode_text
 from python_ingest.model import Quarantined
 
 MANIFEST_NAME = "manifest.csv"
@@ -177,10 +177,9 @@ def load_index(manifest: Path) -> ManifestIndex:
 
 def _build_index(manifest: Path) -> ManifestIndex:
     index = ManifestIndex(manifest)
-    try:
-        text = manifest.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        index.header_problem = f"the manifest is not UTF-8 text (byte offset {exc.start})"
+    text, problem = unicode_text(manifest.read_bytes(), "the manifest")
+    if text is None:
+        index.header_problem = problem
         return index
     records = csv_records(text)
     first = next(records, None)

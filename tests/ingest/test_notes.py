@@ -11,6 +11,7 @@ There are no third-party note files in ``shared/realdata`` (clinical notes are P
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import hashlib
@@ -205,6 +206,33 @@ def test_manifest_rows_without_a_note_and_notes_without_a_row(duck: Duck, tmp_pa
     assert "no text file N7.txt" in reasons[("manifest.csv", "line 9")]
     assert summary.records_read == 5 + 4  # five notes, four unclaimed manifest rows
     assert summary.records_landed == 4
+
+
+def test_windows_unicode_notes_and_manifest_land(duck: Duck, tmp_path: Path) -> None:
+    """UTF-16 behind a byte-order mark (Windows "Unicode" text) is read, for notes and for the
+    manifest; text whose mark promises UTF-16 but whose bytes are not is quarantined."""
+    source = tmp_path / "export"
+    source.mkdir()
+    body = "Pt. seen with café-au-lait macules.\r\nPlan: MRI brain.\r\n"
+    (source / "W1.txt").write_bytes(body.encode("utf-16"))  # the mark, then UTF-16LE
+    (source / "W2.txt").write_bytes(codecs.BOM_UTF16_BE + "Note two.\n".encode("utf-16-be"))
+    (source / "W3.txt").write_bytes(codecs.BOM_UTF16_LE + b"N\x00o\x00\x00\xd8")  # lone surrogate
+    (source / "manifest.csv").write_bytes(
+        "note_id,patient_mrn,note_type,file\r\nW1,MRN-Ü1,progress_note,W1.txt\r\n".encode("utf-16")
+    )
+    lakehouse = tmp_path / "lakehouse"
+    summary = IngestJob(NotesReader(), lakehouse).run(source)
+    bronze = lakehouse / "bronze"
+    notes = _notes(duck, bronze)
+    assert set(notes) == {"W1", "W2"}
+    assert notes["W1"]["text"] == body and notes["W1"]["patient_mrn"] == "MRN-Ü1"
+    raw = (source / "W1.txt").read_bytes()
+    assert notes["W1"]["_record_hash"] == hashlib.sha256(raw).hexdigest()
+    assert notes["W1"]["text_sha256"] == hashlib.sha256(body.encode("utf-8")).hexdigest()
+    assert notes["W2"]["text"] == "Note two.\n"
+    reasons = duck.query(f"select _source_locator, reason from {scan(bronze, '_quarantine')}")
+    assert reasons == [("W3", "the note is not UTF-16LE text (byte 0x00 at offset 6)")]
+    assert (summary.records_read, summary.records_landed) == (3, 2)
 
 
 def test_manifest_file_paths_as_exports_write_them(duck: Duck, tmp_path: Path) -> None:
