@@ -11,8 +11,10 @@ forms of every time and the string-typed unknown fields are explained there):
   over its canonical JSON). A Fitbit account archive's time series (an array of
   ``{"dateTime": ..., "value": ...}`` readings, ``heart_rate-2020-04-01.json``) lands one event
   per value field (``python_ingest.wearables_fitbit``), its sleep and exercise logs one event
-  per field of the log and of each sleep stage (``python_ingest.wearables_fitbit_logs``). Any
-  other ``*.json`` is read as JSON lines.
+  per field of the log and of each sleep stage (``python_ingest.wearables_fitbit_logs``). A saved
+  Fitbit Web API response (an object of series, logs and intraday sets) lands each of them
+  the same way (``python_ingest.wearables_fitbit_api``). Any other ``*.json`` is read as JSON
+  lines.
 * ``enrollment*.csv`` (any CSV whose header has ``device_id``) -> ``wearables_enrollment``; a
   Fitabase export (header ``Id, <time>, ...``) or a person's time series (header
   ``timestamp, ...``) -> ``wearables_events``, one event per value cell
@@ -49,6 +51,7 @@ from python_ingest.wearables_columns import json_kind
 from python_ingest.wearables_csv import read_csv
 from python_ingest.wearables_events import EventBatches
 from python_ingest.wearables_fitbit import is_time_series, read_time_series
+from python_ingest.wearables_fitbit_api import is_api_response, read_api_response
 from python_ingest.wearables_fitbit_logs import is_log_array, read_logs
 
 EVENTS, ENROLLMENT = "wearables_events", "wearables_enrollment"
@@ -189,6 +192,8 @@ def _read_json_document(path: Path, data: bytes) -> FileOutcome | None:
         return read_time_series(path, document)
     if is_log_array(document):
         return read_logs(path, document)
+    if is_api_response(document):
+        return read_api_response(path, document)
     items = document if isinstance(document, list) else [document]
     batches = EventBatches()
     events, raws, locators = [], [], []

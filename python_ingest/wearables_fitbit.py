@@ -47,35 +47,48 @@ def is_time_series(document: object) -> bool:
     )
 
 
-def read_time_series(path: Path, document: list) -> FileOutcome:
-    """The readings of one archive file as events (``is_time_series(document)`` holds)."""
+def read_time_series(
+    path: Path,
+    document: list,
+    *,
+    dataset: str | None = None,
+    prefix: str = "",
+    time_key: str = TIME_KEY,
+    day: str | None = None,
+) -> FileOutcome:
+    """The readings of one archive file as events (``is_time_series(document)`` holds).
+
+    A Web API response names its series itself (``dataset``, and ``prefix`` keeps its readings'
+    locators apart from another series' in the same file); an intraday series gives the time
+    of day only (``time_key`` ``time``), on the ``day`` of the series it details.
+    """
     bad: list[Quarantined] = []
     cells: list[dict[str, str]] = []
     kept: list[tuple[str, str, bytes]] = []  # (locator, time, raw) per reading that may land
     for i, item in enumerate(document, 1):
-        locator = f"item {i}"
+        locator = f"{prefix}item {i}"
         raw = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
         if not isinstance(item, dict):
             reason = f"the item is a {json_kind(item)}, not a reading object"
             bad.append(Quarantined(locator, reason, raw))
             continue
-        when = item.get(TIME_KEY)
+        when = item.get(time_key)
         if not isinstance(when, str) or not when.strip():
-            reason = f"the reading has no {TIME_KEY} (found {orjson.dumps(when).decode()})"
+            reason = f"the reading has no {time_key} (found {orjson.dumps(when).decode()})"
             bad.append(Quarantined(locator, reason, raw))
             continue
         fields: dict[str, str] = {}
         for key, value in item.items():
-            if key != TIME_KEY:
+            if key != time_key:
                 flatten("" if key == "value" else key, value, fields)
         cells.append(fields)
-        kept.append((locator, when, raw))
+        kept.append((locator, f"{day} {when.strip()}" if day else when, raw))
     names = list(dict.fromkeys(name for fields in cells for name in fields))
     sheet = Sheet(
-        dataset=dataset_name(path),
+        dataset=dataset or dataset_name(path),
         source_format="fitbit_json",
         has_user=False,
-        time_name=TIME_KEY,
+        time_name=time_key,
         value_names=names,
         rows=[
             [when, *(fields.get(n, "") for n in names)]

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from python_ingest.model import FileOutcome, Quarantined
 from python_ingest.wearables_columns import json_kind
 from python_ingest.wearables_fitbit import TIME_KEY, flatten
-from python_ingest.wearables_melt import EVENTS, Sheet, dataset_name, melt
+from python_ingest.wearables_melt import EVENTS, Sheet, dataset_name, locator_number, melt
 
 ID_KEY, START_KEY, END_KEY = "logId", "startTime", "endTime"
 DURATION_KEY = "duration"  # milliseconds, in Fitbit's logs
@@ -58,21 +58,25 @@ def is_log_array(document: object) -> bool:
     )
 
 
-def read_logs(path: Path, document: list) -> FileOutcome:
-    """The logs of one archive file as events (``is_log_array(document)`` holds)."""
-    dataset = _PAGE.sub("", dataset_name(path)) or dataset_name(path)
+def read_logs(
+    path: Path, document: list, *, dataset: str | None = None, prefix: str = ""
+) -> FileOutcome:
+    """The logs of one archive file as events (``is_log_array(document)`` holds); a Web API
+    response names its list itself (``dataset``, locators after ``prefix``)."""
+    dataset = dataset or _PAGE.sub("", dataset_name(path)) or dataset_name(path)
     bad: list[Quarantined] = []
     logs: list[tuple[str, dict, bytes]] = []  # (locator, log, raw) of each log that may land
     for i, item in enumerate(document, 1):
         raw = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
         if not isinstance(item, dict):
             reason = f"the item is a {json_kind(item)}, not a log object"
-            bad.append(Quarantined(f"item {i}", reason, raw))
+            bad.append(Quarantined(f"{prefix}item {i}", reason, raw))
         elif not isinstance(item.get(START_KEY), str) or not item[START_KEY].strip():
             shown = orjson.dumps(item.get(START_KEY)).decode()
-            bad.append(Quarantined(f"item {i}", f"the log has no {START_KEY} (found {shown})", raw))
+            reason = f"the log has no {START_KEY} (found {shown})"
+            bad.append(Quarantined(f"{prefix}item {i}", reason, raw))
         else:
-            logs.append((f"item {i}", item, raw))
+            logs.append((f"{prefix}item {i}", item, raw))
     raws = {locator: raw for locator, _, raw in logs}
     stages = [_entry_sheet(dataset, name, logs) for name in _entry_lists(logs)]
     # A log with a stage that cannot land is set aside whole, before its summary is melted.
@@ -93,7 +97,7 @@ def read_logs(path: Path, document: list) -> FileOutcome:
         kept = _only(sheet, landed)
         if kept.rows:
             tables.append(melt(kept, []).tables[EVENTS])
-    bad.sort(key=lambda q: int(q.locator.split()[1]))
+    bad.sort(key=lambda q: locator_number(q.locator))
     return FileOutcome(
         tables={EVENTS: pa.concat_tables(tables)} if tables else {},
         quarantined=bad,
@@ -207,8 +211,10 @@ def _only(sheet: Sheet, logs: set[str]) -> Sheet:
 
 
 def _log_of(locator: str) -> str:
-    """``item 3`` from any locator of the log (``item 3 levels.data[2] field level``)."""
-    return " ".join(locator.split()[:2])
+    """``item 3`` (or ``sleep item 3``) from any locator of the log
+    (``item 3 levels.data[2] field level``)."""
+    words = locator.split()
+    return " ".join(words[: words.index("item") + 2])
 
 
 def _text(value: object) -> str:

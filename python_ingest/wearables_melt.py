@@ -19,6 +19,7 @@ written in ISO 8601 with ``Z`` or an offset (newer Fitbit exports) also gets its
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ def melt(sheet: Sheet, bad: list[Quarantined]) -> FileOutcome:
         bad.append(Quarantined(sheet.locators[i], "; ".join(problems), sheet.raws[i]))
 
     if not ok.any():
-        bad.sort(key=lambda q: _locator_number(q.locator))
+        bad.sort(key=lambda q: locator_number(q.locator))
         return FileOutcome(quarantined=bad, records_read=len(bad))
     minutes = _minute_columns(sheet.dataset, sheet.value_names)
     metrics = (
@@ -187,7 +188,7 @@ def melt(sheet: Sheet, bad: list[Quarantined]) -> FileOutcome:
         "_record_hash": hashes.take(row_at),
     }
     table = finish(columns, EVENT_SCHEMA, [])
-    bad.sort(key=lambda q: _locator_number(q.locator))
+    bad.sort(key=lambda q: locator_number(q.locator))
     landed = int(ok.sum())
     return FileOutcome(
         tables={EVENTS: table} if table.num_rows else {},
@@ -222,7 +223,7 @@ def combined(parts: Sequence[FileOutcome]) -> FileOutcome:
         return parts[0]
     tables = [p.tables[EVENTS] for p in parts if EVENTS in p.tables]
     bad = [q for p in parts for q in p.quarantined]
-    bad.sort(key=lambda q: _locator_number(q.locator))
+    bad.sort(key=lambda q: locator_number(q.locator))
     return FileOutcome(
         tables={EVENTS: pa.concat_tables(tables)} if tables else {},
         quarantined=bad,
@@ -231,9 +232,14 @@ def combined(parts: Sequence[FileOutcome]) -> FileOutcome:
     )
 
 
-def _locator_number(locator: str) -> int:
-    parts = locator.split()
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+def locator_number(locator: str) -> int:
+    """The record's number in its locator (``line 9``, ``item 3``, ``sleep item 3 ...``), for
+    putting quarantine rows in file order; 0 when it has none."""
+    words = locator.split()
+    for word, number in itertools.pairwise(words):
+        if word in ("line", "item") and number.isdigit():
+            return int(number)
+    return 0
 
 
 def _minute_columns(dataset: str, names: Sequence[str]) -> list[tuple[str, int]] | None:
