@@ -18,8 +18,9 @@ Units of accounting (``records_read == records_landed + quarantined`` per file):
   the line's bytes.
 * any other ``*.csv``: a notes table, one note per row with the text in a column of those names
   (an EHR or research extract: MIMIC's ``TEXT`` with ``ROW_ID``, ``SUBJECT_ID``, ``CATEGORY``,
-  ``CHARTDATE``; MTSamples' ``transcription``); locator ``line N`` (where the row starts), hash
-  of the row's text. A CSV without such a column is quarantined whole, with its header.
+  ``CHARTDATE``, or ``CHARTTIME`` where it gives the time too; MTSamples' ``transcription``);
+  locator ``line N`` (where the row starts), hash of the row's text. A CSV without such a
+  column is quarantined whole, with its header.
 * a note object or row without an id of its own is named ``<file stem> line N``.
 
 Text is UTF-8, or UTF-16/32 behind a byte-order mark (Windows "Unicode" text). A note whose body
@@ -238,14 +239,20 @@ def _object_record(
     replaces it.
     """
     values: dict[str, str] = {}
+    sources: dict[str, str] = {}  # column -> the key its value came from
     extra: dict[str, object] = {}
     text: object = None
     for key, value in obj.items():
         column = canonical(key)
         if key.lower() in _TEXT_KEYS and text is None:
             text = value
-        elif column is not None and column != "file" and column not in values:
+        elif column is None or column == "file":
+            extra[key] = value
+        elif column not in values or _displaces(key, value, sources[column], values[column]):
+            if column in values:
+                extra[sources[column]] = values[column]
             values[column] = value if isinstance(value, str) else orjson.dumps(value).decode()
+            sources[column] = key
         else:
             extra[key] = value
     if not isinstance(text, str):
@@ -257,6 +264,14 @@ def _object_record(
     record.update(extra_fields=_json_or_none(extra), source_format=source_format)
     record["_source_locator"] = locator
     return record
+
+
+def _displaces(key: str, value: object, held_key: str, held: str) -> bool:
+    """Whether ``key``'s value takes a column another key filled: an empty value gives way to a
+    present one, and MIMIC's CHARTTIME (date and time) to its CHARTDATE (the day only)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return False
+    return not held.strip() or (held_key.lower() == "chartdate" and key.lower() == "charttime")
 
 
 def _outcome(records: list[dict], bad: list[Quarantined]) -> FileOutcome:

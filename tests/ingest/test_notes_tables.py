@@ -30,14 +30,15 @@ def _csv(rows: list[list[str]]) -> str:
 def export(tmp_path: Path) -> Path:
     source = tmp_path / "extract"
     source.mkdir()
-    header = ["ROW_ID", "SUBJECT_ID", "HADM_ID", "CHARTDATE", "CATEGORY", "DESCRIPTION", "TEXT"]
+    header = ["ROW_ID", "SUBJECT_ID", "HADM_ID", "CHARTDATE", "CHARTTIME", "CATEGORY",
+              "DESCRIPTION", "TEXT"]  # fmt: skip
     mimic = [
         header,
-        ["174", "22532", "167853", "2151-08-04", "Discharge summary", "Report",
+        ["174", "22532", "167853", "2151-08-04", "", "Discharge summary", "Report",
          "Admission Date: [**2151-7-16**]\nChief Complaint: dyspnea.\n\nNo chest pain."],
-        ["175", "13702", "107527", "2118-06-14", "Radiology", "CHEST", "   "],
+        ["175", "13702", "107527", "2118-06-14", "", "Radiology", "CHEST", "   "],
         ["176", "13702", "167118"],
-        ["177", "26880", "135453", "2162-03-25", "Nursing", "Note", LONG],
+        ["177", "26880", "135453", "2162-03-25", "2162-03-25 14:10:00", "Nursing", "Note", LONG],
     ]  # fmt: skip
     (source / "NOTEEVENTS.csv").write_text(_csv(mimic), encoding="utf-8")
     samples = [
@@ -63,12 +64,15 @@ def test_each_row_of_a_notes_table_is_a_note(export: Path) -> None:
         "2151-08-04T00:00:00",
         "csv",
     )
-    assert first["extra_fields"] == '{"HADM_ID":"167853","DESCRIPTION":"Report"}'
+    assert first["extra_fields"] == '{"HADM_ID":"167853","CHARTTIME":"","DESCRIPTION":"Report"}'
+    # Where MIMIC gives the time too, CHARTTIME is the note's time and CHARTDATE is kept.
+    assert rows[1]["note_datetime"].isoformat() == "2162-03-25T14:10:00"
+    assert '"CHARTDATE":"2162-03-25"' in rows[1]["extra_fields"]
     assert (rows[1]["char_count"], rows[1]["_source_locator"]) == (len(LONG), "line 8")
     # The first note's text spans lines 2-5: a row's locator is the line it starts on.
     assert [(q.locator, q.reason) for q in outcome.quarantined] == [
         ("line 6", "note body is empty or whitespace-only (3 characters)"),
-        ("line 7", "the row has 3 fields but the header has 7"),
+        ("line 7", "the row has 3 fields but the header has 8"),
     ]
 
 
