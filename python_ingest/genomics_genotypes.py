@@ -1,7 +1,9 @@
 """FORMAT and sample columns: Glow's ``genotypes`` array, one struct per sample column.
 
-``GT`` becomes ``phased`` (the first allele separator is '|') and ``calls`` (allele indices, a
-missing allele is -1: ``./.`` is ``[-1, -1]``, haploid ``1`` is ``[1]``). Trailing FORMAT
+``GT`` becomes ``phased`` (the first allele separator is '|'; for a haploid call, its own VCF 4.4
+phasing indicator, ``|0``) and ``calls`` (allele indices, a missing allele is -1: ``./.`` is
+``[-1, -1]``, haploid ``1`` is ``[1]``; VCF 4.4's indicator before the first allele, ``/0|1``, is
+read past). Trailing FORMAT
 fields a sample drops are null (the spec allows dropping them). A record breaks, and is
 quarantined whole, when a sample column holds more values than FORMAT has keys, a GT that is
 not a genotype (``het``, ``0/A``, ``0/``), a GT allele beyond the record's ALT alleles (htslib
@@ -19,17 +21,13 @@ import pyarrow.compute as pc
 
 from python_ingest.genomics_schema import Header, genotype_fields
 from python_ingest.genomics_text import DOT, SampleTokens, Spans, list_array
-from python_ingest.genomics_values import typed_values
+from python_ingest.genomics_values import not_typed, typed_values
 
 
 @dataclass
 class GenotypeResult:
     array: pa.Array  # list<struct> per row
     errors: dict[int, str] = field(default_factory=dict)  # row -> reason
-
-
-def _article(kind: str) -> str:
-    return "an" if kind[0] in "AEIOU" else "a"
 
 
 def format_keys(formats: Spans) -> tuple[list[list[str]], np.ndarray]:
@@ -83,11 +81,11 @@ def parse_genotypes(
         sep = b";" if key == "FT" else b","  # FT holds filter codes like FILTER: q10;s50
         typed = typed_values(slot, present, glow_field.type, definition.type, sep)
         children.append(typed.array)
-        article = _article(definition.type)
         fail(
             typed.bad,
-            lambda c, j, key=key, t=typed, d=definition, a=article: (
-                f"FORMAT/{key} '{t.bad_text.get(c, '')}' of sample column {j} is not {a} {d.type}"
+            lambda c, j, key=key, t=typed, d=definition, kind=glow_field.type: (
+                f"FORMAT/{key} '{t.bad_text.get(c, '')}' of sample column {j} "
+                + not_typed(t.bad_text.get(c, ""), d.type, kind)
             ),
         )
     struct = pa.StructArray.from_arrays(children, fields=struct_fields)
@@ -145,6 +143,11 @@ def _calls(slot: Spans, present: np.ndarray, n_alt: np.ndarray, fail) -> tuple[p
     phased = fast & (b1 == ord("|"))
     slow = np.flatnonzero(present & ~fast)
     gt = slot.take(slow)
+    # VCF 4.4 may write the first allele's phasing too ("/0|1", "|0" haploid): it is read past,
+    # and a haploid call is phased when its own indicator says so.
+    lead = gt.first_byte()
+    prefixed = ((lead == ord("/")) | (lead == ord("|"))) & (gt.length > 1)
+    gt = Spans(gt.buf, gt.start + prefixed, gt.end)
     alleles, slow_counts = gt.split(b"/|")
     missing = alleles.missing() & (alleles.length == 1)
     slow_values, ok = alleles.parse_int(lo=0)
@@ -156,6 +159,7 @@ def _calls(slot: Spans, present: np.ndarray, n_alt: np.ndarray, fail) -> tuple[p
     if len(seps) and len(slow):
         first_sep = data[seps[np.minimum(np.searchsorted(seps, gt.start), len(seps) - 1)]]
         phased[slow] = (slow_counts > 1) & (first_sep == ord("|"))
+    phased[slow] |= (slow_counts == 1) & prefixed & (lead == ord("|"))
     offsets = np.cumsum(counts) - counts
     values = np.full(int(counts.sum()), -1, dtype=np.int64)
     fast_cells = np.flatnonzero(fast)

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from python_ingest.genomics_schema import ANNOTATION_KEYS, INFO_PREFIX, Header
 from python_ingest.genomics_text import Spans
-from python_ingest.genomics_values import typed_values
+from python_ingest.genomics_values import not_typed, typed_values
 
 
 @dataclass
@@ -28,10 +28,6 @@ class InfoResult:
     end: np.ndarray  # INFO/END per row (valid where has_end)
     has_end: np.ndarray
     errors: dict[int, str] = field(default_factory=dict)  # row -> reason
-
-
-def _article(kind: str) -> str:
-    return "an" if kind[0] in "AEIOU" else "a"
 
 
 def parse_info(info: Spans, header: Header) -> InfoResult:
@@ -67,10 +63,12 @@ def parse_info(info: Spans, header: Header) -> InfoResult:
     result = InfoResult({}, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
     end_spans, has_end = slot_spans("END")
     has_end &= ~end_spans.missing()
+    end_ok = np.zeros(n, dtype=bool)  # an END that ``end`` holds, whatever INFO_END can
     if has_end.any():
         end_rows = np.flatnonzero(has_end)
         values, ok = end_spans.take(end_rows).parse_int(lo=0, hi=2**62)
         result.end[end_rows[ok]] = values[ok]
+        end_ok[end_rows[ok]] = True
         for i in np.flatnonzero(~ok):
             row = int(end_rows[i])
             result.errors.setdefault(row, f"INFO/END '{end_spans.text(row)}' is not an Integer")
@@ -83,9 +81,12 @@ def parse_info(info: Spans, header: Header) -> InfoResult:
             continue
         typed = typed_values(spans, present, kind, definition.type)
         result.columns[INFO_PREFIX + key] = typed.array
-        for row in np.flatnonzero(typed.bad):
+        # A position past 2^31 (a long plant or assembly contig) does not fit Glow's int
+        # INFO_END: that cell is null and ``end`` holds the position, as htslib keeps the record.
+        bad = typed.bad & ~end_ok if key == "END" else typed.bad
+        for row in np.flatnonzero(bad):
             text = typed.bad_text.get(int(row), "")
-            reason = f"INFO/{key} '{text}' is not {_article(definition.type)} {definition.type}"
+            reason = f"INFO/{key} '{text}' " + not_typed(text, definition.type, kind)
             result.errors.setdefault(int(row), reason)
     return result
 

@@ -10,19 +10,51 @@ The rules, Glow's where Glow has one:
 * A scalar (Number=1) given several comma-separated values of the right Type, as in Glow's
   ``misnumbered_info.vcf``, lands as null: Glow's choice, the value does not fit one cell.
 * Integers are 32-bit; the VCF spec reserves the 8 lowest values, so they and anything beyond
-  the int32 range break the record like any other value that is not an Integer.
+  the int32 range break the record like any other value that is not an Integer (the reason says
+  which). INFO/END is the exception: a position past 2^31 on a long contig leaves ``INFO_END``
+  null and lands whole in the 64-bit ``end``, as htslib keeps such a record.
 * A field pinned to Glow's int type (``GQ``...) that a header declares Float is read as a
   Float and rounded: old GATK wrote GQ=15.04, and the spec's GQ is an integer phred score.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from python_ingest.genomics_text import INT32_MAX, INT32_MIN, Spans, list_array, numpy_array
+
+_INTEGER_TEXT = re.compile(r"[+-]?\d+")
+
+
+def article(kind: str) -> str:
+    return "an" if kind[0] in "AEIOU" else "a"
+
+
+def not_typed(text: str, declared: str, kind: pa.DataType) -> str:
+    """Why a value broke its record, for a reason: the words that follow the value.
+
+    The type a value must have is Glow's column type, which for the keys Glow pins (``AD``,
+    ``DP``, ``GQ``...) can differ from the header's Type; the reason then says both.
+    """
+    item = kind.value_type if pa.types.is_list(kind) else kind
+    wanted = (
+        "Integer"
+        if pa.types.is_integer(item)
+        else "Float"
+        if pa.types.is_floating(item)
+        else declared
+    )
+    if wanted == "Integer" and _INTEGER_TEXT.fullmatch(text):
+        why = "is outside the 32-bit range of a VCF Integer"
+    else:
+        why = f"is not {article(wanted)} {wanted}"
+    if wanted != declared:
+        why += f" (the header declares Type={declared}; Glow's column for this key is {wanted})"
+    return why
 
 
 @dataclass

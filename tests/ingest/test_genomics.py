@@ -307,6 +307,38 @@ def test_malformed_lines_are_isolated_and_located(tmp_path: Path) -> None:
     assert [g["calls"] for g in last["genotypes"]] == [[1], [0, -1]]
 
 
+def test_vcf44_phasing_long_contigs_and_typed_reasons(tmp_path: Path) -> None:
+    """VCF 4.4's phasing indicator before the first allele; an END past 2^31 (long contigs);
+    reasons that say why a value is not of its type."""
+    header = (
+        '##INFO=<ID=END,Number=1,Type=Integer,Description="end">\n'
+        '##FORMAT=<ID=AD,Number=R,Type=String,Description="depths, declared as text">\n'
+    )
+    body = (
+        "1\t100\t.\tA\tG\t.\t.\t.\tGT\t/0|1\t|0\n"
+        "1\t101\t.\tA\tG\t.\t.\t.\tGT\t|0/1\t/1\n"
+        "1\t10010000110\t.\tG\t<DEL>\t.\t.\tEND=10010001000\tGT\t0/1\t0/0\n"
+        "1\t102\t.\tA\tG\t.\t.\tDP=3000000000\tGT\t0/1\t0/0\n"
+        "1\t103\t.\tA\tG\t.\t.\t.\tGT:AD\t0/1:lowcov\t0/0:5,0\n"
+    )
+    outcome = GenomicsReader().read(_vcf(tmp_path, body, header))
+    assert (outcome.records_read, outcome.records_landed) == (5, 3)
+    assert {q.locator: q.reason for q in outcome.quarantined} == {
+        "line 12 1:102": "INFO/DP '3000000000' is outside the 32-bit range of a VCF Integer",
+        "line 13 1:103": "FORMAT/AD 'lowcov' of sample column 1 is not an Integer (the header "
+        "declares Type=String; Glow's column for this key is Integer)",
+    }
+    first, second, long_contig = outcome.tables["genomics_variants"].to_pylist()
+    assert [(g["calls"], g["phased"]) for g in first["genotypes"]] == [([0, 1], True), ([0], True)]
+    assert [(g["calls"], g["phased"]) for g in second["genotypes"]] == [
+        ([0, 1], False),
+        ([1], False),
+    ]
+    # INFO_END is Glow's int: the position is null there and whole in ``end``.
+    assert (long_contig["start"], long_contig["end"]) == (10010000109, 10010001000)
+    assert long_contig["INFO_END"] is None
+
+
 def test_a_truncated_gzip_lands_what_it_holds(tmp_path: Path) -> None:
     body = "".join(f"1\t{100 + i}\t.\tA\tG\t.\t.\tDP={i}\tGT\t0/1\t1/1\n" for i in range(2000))
     plain = _vcf(tmp_path, body)
