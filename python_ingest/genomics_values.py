@@ -48,7 +48,9 @@ def not_typed(text: str, declared: str, kind: pa.DataType) -> str:
         if pa.types.is_floating(item)
         else declared
     )
-    if wanted == "Integer" and _INTEGER_TEXT.fullmatch(text):
+    if wanted == "Integer" and _INTEGER_TEXT.fullmatch(text) and -(2**31) <= int(text) < INT32_MIN:
+        why = "is one of the 8 lowest 32-bit integers, which VCF reserves (BCF's missing markers)"
+    elif wanted == "Integer" and _INTEGER_TEXT.fullmatch(text):
         why = "is outside the 32-bit range of a VCF Integer"
     else:
         why = f"is not {article(wanted)} {wanted}"

@@ -23,6 +23,7 @@ import pyarrow as pa
 from mmlake.delta import sql_string
 from mmlake.delta import table_schema as _table_schema
 from python_ingest.ipc_spool import spool_folder
+from python_ingest.job_schema import set_aside
 from python_ingest.job_schema import type_conflict as _type_conflict
 from python_ingest.job_split import merged_outcome, read_range, split_ranges
 from python_ingest.job_tables import land, with_lineage_all
@@ -342,9 +343,7 @@ class IngestJob:
                     conflict = f"{conflict} bronze.{table}; the file cannot land until they agree"
                     break
             if conflict:
-                checked.append(
-                    FileOutcome(quarantined=[Quarantined("file", conflict)], records_read=1)
-                )
+                checked.append(set_aside(outcome, conflict))
                 continue
             for table, data in todo:
                 current = accepted.get(table)

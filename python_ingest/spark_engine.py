@@ -191,8 +191,13 @@ class SparkIngestJob:
                 if conflict:
                     conflict = f"{conflict} bronze.{table}; the file cannot land until they agree"
                     break
-            if conflict:
-                checked.append(Parsed(1, 0, [Quarantined("file", conflict)], {}))
+            if conflict:  # as ``job_schema.set_aside`` does for the local engine
+                aside = [Quarantined(locator, conflict) for locator in item.locators or []]
+                checked.append(
+                    Parsed(item.records_read, 0, [*item.quarantined, *aside], {})
+                    if item.locators is not None
+                    else Parsed(1, 0, [Quarantined("file", conflict)], {})
+                )
                 continue
             for table, schema in item.schemas.items():
                 current = accepted.get(table)

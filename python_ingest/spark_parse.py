@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from python_ingest.job import _safe_read
+from python_ingest.job_schema import record_locators
 from python_ingest.job_tables import with_lineage
 from python_ingest.model import FileOutcome, Quarantined, Reader
 
@@ -45,6 +46,9 @@ class Parsed:
     quarantined: list[Quarantined]
     schemas: dict[str, pa.Schema]  # the reader's tables, before lineage (type-conflict check)
     staged: dict[str, Staged] = field(default_factory=dict)
+    # Each landed record's locator, for quarantining them one by one if the file's columns
+    # clash with the table's (``job_schema.record_locators``; None: not told apart).
+    locators: list[str] | None = None
 
 
 class Stager:
@@ -96,6 +100,7 @@ def stage(outcome: FileOutcome, key: str, stager: Stager, batch_id: str, at: dt.
         outcome.records_landed,
         [Quarantined(q.locator, q.reason, q.payload_text()) for q in outcome.quarantined],
         {table: data.schema for table, data in outcome.tables.items()},
+        locators=record_locators(outcome.tables, outcome.records_landed),
     )
     for table, data in outcome.tables.items():
         if data.num_rows:

@@ -156,3 +156,21 @@ def file_accounts(duck: Duck, bronze: Path) -> dict[str, tuple[int, int, int]]:
             f"from {scan(bronze, '_ingest_log')} where status = 'landed'"
         )
     }
+
+
+def write_clashing_vcfs(folder: Path) -> None:
+    """Three valid VCFs whose headers cannot share one table: ``INFO/src`` beside another
+    file's ``INFO/SRC`` (Delta names are case-insensitive), ``INFO/DP`` declared a list."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, key, number in (("a", "SRC", "1"), ("b", "src", "1"), ("c", "DP", "A")):
+        body = "".join(f"1\t{100 + i}\t.\tA\tG\t.\t.\t{key}={i}\tGT\t0/1\n" for i in range(3))
+        if name == "c":
+            body += "1\t200\t.\tA\tG\t.\t.\t.\tGT\t0/2\n"  # bad in its own right
+        depth = "" if key == "DP" else '##INFO=<ID=DP,Number=1,Type=Integer,Description="d">\n'
+        (folder / f"{name}.vcf").write_text(
+            f"##fileformat=VCFv4.2\n{depth}"
+            f'##INFO=<ID={key},Number={number},Type=String,Description="d">\n'
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+            f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n{body}",
+            encoding="utf-8",
+        )

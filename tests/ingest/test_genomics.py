@@ -22,7 +22,16 @@ import pyarrow as pa
 
 from python_ingest.genomics import GenomicsReader
 from python_ingest.job import IngestJob
-from tests.ingest.support import Duck, Landed, dirty_records, fixtures_for, land_copy, rerun, scan
+from tests.ingest.support import (
+    Duck,
+    Landed,
+    dirty_records,
+    fixtures_for,
+    land_copy,
+    rerun,
+    scan,
+    write_clashing_vcfs,
+)
 
 cohort, landed = fixtures_for(
     GenomicsReader,
@@ -337,6 +346,42 @@ def test_vcf44_phasing_long_contigs_and_typed_reasons(tmp_path: Path) -> None:
     # INFO_END is Glow's int: the position is null there and whole in ``end``.
     assert (long_contig["start"], long_contig["end"]) == (10010000109, 10010001000)
     assert long_contig["INFO_END"] is None
+
+
+def test_files_whose_columns_clash_are_set_aside_record_by_record(
+    duck: Duck, tmp_path: Path
+) -> None:
+    """A clash stops neither the batch nor the ledger: each record of the file that cannot
+    join is quarantined at its own line, and the next run finds the file landed as it was."""
+    source = tmp_path / "vcfs"
+    write_clashing_vcfs(source)
+    bronze = tmp_path / "lakehouse" / "bronze"
+    summary = IngestJob(GenomicsReader(), bronze.parent).run(source)
+    assert (summary.records_read, summary.records_landed, summary.records_quarantined) == (
+        10, 3, 7
+    )  # fmt: skip
+    log = duck.query(
+        "select path, records_read, records_landed, records_quarantined "
+        f"from {scan(bronze, '_ingest_log')} where status = 'landed' order by path"
+    )
+    assert [(Path(p).name, *counts) for p, *counts in log] == [
+        ("a.vcf", 3, 3, 0),
+        ("b.vcf", 3, 0, 3),
+        ("c.vcf", 4, 0, 4),
+    ]
+    rows = duck.query(
+        f"select _source_file, _source_locator, reason from {scan(bronze, '_quarantine')} "
+        "order by _source_file, _source_locator"
+    )
+    b = [(loc, reason) for f, loc, reason in rows if f.endswith("b.vcf")]
+    assert [loc for loc, _ in b] == ["line 6 1:100", "line 7 1:101", "line 8 1:102"]
+    assert all("INFO_src differs only in case from INFO_SRC" in reason for _, reason in b)
+    c = {loc: reason for f, loc, reason in rows if f.endswith("c.vcf")}
+    assert c.pop("line 8 1:200") == "GT '0/2' of sample column 1 exceeds the 1 ALT allele(s)"
+    assert list(c) == ["line 5 1:100", "line 6 1:101", "line 7 1:102"]
+    assert all(r.startswith("column INFO_DP is list<item: string> here") for r in c.values())
+    again = IngestJob(GenomicsReader(), bronze.parent).run(source)
+    assert (again.files_skipped, again.files_landed) == (3, 0)
 
 
 def test_a_truncated_gzip_lands_what_it_holds(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ from python_ingest.spark_store import (
     SparkTables,
     has_data_source,
 )
+from tests.ingest.support import write_clashing_vcfs
 
 pytestmark = [
     pytest.mark.spark,
@@ -219,6 +220,21 @@ def test_changed_file_and_new_field_are_relanded_without_duplicates(
     )
     assert "skin_temp_c" in events.columns
     assert events.count() == rows[0][0]
+
+
+def test_clashing_files_are_set_aside_alike(
+    spark: Any, duck_conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """Columns that clash with the table (by case, by type) quarantine their file's records
+    one by one on Spark as on the local engine, and the batch goes on."""
+    source, local, remote = tmp_path / "vcfs", tmp_path / "local", tmp_path / "spark"
+    write_clashing_vcfs(source)
+    local_summary = IngestJob(GenomicsReader(), local).run(source)
+    spark_summary = SparkIngestJob(GenomicsReader(), remote, spark).run(source)
+    assert spark_summary == local_summary and spark_summary.records_quarantined == 7
+    _same(duck_conn, local, remote, "_quarantine", "select _source_locator, reason from {t}")
+    accounting = "select path, records_read, records_landed, records_quarantined from {t}"
+    _same(duck_conn, local, remote, "_ingest_log", f"{accounting} where status = 'landed'")
 
 
 def test_run_killed_before_landed_rows_is_relanded_exactly_once(
