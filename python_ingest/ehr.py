@@ -52,6 +52,7 @@ from python_ingest.ehr_refs import (
     Resolver,
     patient_ids_in_json,
     patient_ids_in_ndjson,
+    with_stand_in_id,
 )
 from python_ingest.ehr_schemas import PATIENTS, RESOURCES, TABLES, TableBuilder
 from python_ingest.ehr_validate import TYPED_RESOURCES, check_resource
@@ -300,7 +301,7 @@ class EhrReader:
                 state.reject(f"entry {number}", reason, raw)
                 continue
             raw = spans.get(number - 1) or orjson.dumps(resource)
-            state.record(f"entry {number}", raw, resource)
+            state.record(f"entry {number}", raw, with_stand_in_id(entry, resource))
         return state.outcome()
 
 

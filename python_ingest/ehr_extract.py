@@ -119,21 +119,30 @@ def _ext_text(resource: dict[str, Any], url: str) -> str | None:
     return None
 
 
+def in_use(items: list[dict[str, Any]], preferred: tuple[str, ...]) -> dict[str, Any]:
+    """The name or address to show: of the ``preferred`` uses first, in order, and never one
+    marked ``old`` (no longer in use: a maiden name, a former address) while another is not."""
+    current = [i for i in items if i.get("use") != "old"] or items
+    for use in preferred:
+        found = next((i for i in current if i.get("use") == use), None)
+        if found is not None:
+            return found
+    return current[0] if current else {}
+
+
 def patient_row(r: dict[str, Any], rv: Resolver) -> tuple[Any, ...]:
     mrn: dict[str, Any] = {}
     for ident in r.get("identifier") or ():
         if isinstance(ident, dict) and coding(ident.get("type")).get("code") == MRN_TYPE:
             mrn = ident
             break
-    names = [n for n in r.get("name") or () if isinstance(n, dict)]
-    name = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+    name = in_use([n for n in r.get("name") or () if isinstance(n, dict)], ("official", "usual"))
     given = [g for g in name.get("given") or () if isinstance(g, str)]
     phone = next(
         (t for t in r.get("telecom") or () if isinstance(t, dict) and t.get("system") == "phone"),
         {},
     )
-    addresses = [a for a in r.get("address") or () if isinstance(a, dict)]
-    address = next((a for a in addresses if a.get("use") == "home"), _first(addresses))
+    address = in_use([a for a in r.get("address") or () if isinstance(a, dict)], ("home",))
     lines = [x for x in address.get("line") or () if isinstance(x, str)]
     birth = _s(r.get("birthDate"))
     deceased = r.get("deceasedBoolean")

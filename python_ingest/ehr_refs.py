@@ -108,6 +108,16 @@ def patient_ids_in_json(doc: Any) -> list[str]:
     ]
 
 
+def with_stand_in_id(entry: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
+    """``resource`` as it lands: a transaction's POSTed entry has no id yet (the server would
+    assign one), so its ``urn:uuid``/``urn:oid`` fullUrl stands in, the id its references in the
+    Bundle already resolve to (``BundleScope``). The raw JSON that lands is unchanged."""
+    full_url = entry.get("fullUrl")
+    if "id" in resource or not isinstance(full_url, str) or not full_url.startswith(_URN):
+        return resource
+    return {**resource, "id": full_url.rsplit(":", 1)[-1]}
+
+
 @dataclass
 class BundleScope:
     """The entries of one Bundle that references may resolve to."""

@@ -11,13 +11,16 @@ Two levels, because full model validation costs ~150 µs a resource, ~40x an orj
   without a hand-kept table, at the cost of a few dict lookups.
 * by default for the types we flatten (``TYPED_RESOURCES``; ``MMLAKE_EHR_VALIDATION=all`` for
   every type, ``rules`` for none): the full R4B pydantic model as well (nested required
-  elements, primitive formats such as dateTime, unknown elements). It makes the whole EHR
-  ingest ~3x slower; without it a malformed nested value lands in ``ehr_resources`` verbatim
-  and flattens to a silent null in its typed column, which is why it stays on by default.
+  elements, primitive formats such as dateTime, unknown elements), and FHIR JSON's own types
+  for primitives, which the models coerce (``python_ingest.ehr_json_types``). It makes the
+  whole EHR ingest ~3x slower; without it a malformed nested value lands in ``ehr_resources``
+  verbatim and flattens to a silent null in its typed column, which is why it stays on by
+  default.
   The models type codes as plain strings, which is why the binding check above exists.
 
 R4B is used for R4 data: the two versions differ in medication-definition resources and
-Subscription only, none of which is typed here.
+Subscription only, none of which is typed here. The R4 types R4B withdrew (``R4_ONLY_TYPES``)
+land unchecked beyond their resourceType; R4B's new types are accepted too.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ try:
     from fhir.resources.R4B import get_fhir_model_class
     from fhir.resources.R4B.resource import Resource as _ModelResource
     from pydantic import ValidationError
+
+    from python_ingest.ehr_json_types import json_type_problem
 except ImportError as exc:  # a dev dependency in pyproject.toml; EHR ingestion needs it
     raise ImportError(
         "EHR ingestion validates FHIR with fhir.resources; install 'fhir.resources>=8.3,<8.4'"
@@ -58,6 +63,33 @@ FULL_CODE_LISTS: dict[tuple[str, str], frozenset[str]] = {
         | {"entered-in-error", "unknown"}
     ),
 }
+
+
+# FHIR R4 (4.0.1) resource types that R4B withdrew (the medicinal-product family, the
+# substance-definition family, the evidence syntheses): they are real R4 data, so they land,
+# with only the checks every resource gets (there is no R4B model to hold them to).
+R4_ONLY_TYPES = frozenset(
+    {
+        "EffectEvidenceSynthesis",
+        "RiskEvidenceSynthesis",
+        "MedicinalProduct",
+        "MedicinalProductAuthorization",
+        "MedicinalProductContraindication",
+        "MedicinalProductIndication",
+        "MedicinalProductIngredient",
+        "MedicinalProductInteraction",
+        "MedicinalProductManufactured",
+        "MedicinalProductPackaged",
+        "MedicinalProductPharmaceutical",
+        "MedicinalProductUndesirableEffect",
+        "SubstanceNucleicAcid",
+        "SubstancePolymer",
+        "SubstanceProtein",
+        "SubstanceReferenceInformation",
+        "SubstanceSourceMaterial",
+        "SubstanceSpecification",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -122,8 +154,10 @@ def check_resource(resource: Any, full: bool) -> str | None:
             "the JSON object has no resourceType, so it is not a FHIR resource "
             "(a bulk-export log line or some other JSON?)"
         )
+    if isinstance(resource_type, str) and resource_type in R4_ONLY_TYPES:
+        return None
     if not isinstance(resource_type, str) or (rules := rules_for(resource_type)) is None:
-        return f"resourceType {resource_type!r} is not a FHIR R4 resource type"
+        return f"resourceType {resource_type!r} is not a FHIR R4 (or R4B) resource type"
     problem = _check_rules(resource, resource_type, rules)
     if problem is None and full:
         problem = _check_model(resource, resource_type, rules)
@@ -169,4 +203,4 @@ def _check_model(resource: dict[str, Any], resource_type: str, rules: TypeRules)
         return f"the {resource_type} does not conform to the FHIR R4B model: {shown}{tail}"
     except (TypeError, ValueError) as exc:  # a model-level check that raised plainly
         return f"the {resource_type} does not conform to the FHIR R4B model: {exc}"
-    return None
+    return json_type_problem(resource, rules.model, resource_type)

@@ -466,7 +466,7 @@ def test_format_edge_cases_land_or_quarantine_precisely(tmp_path: Path) -> None:
     assert (patient["birth_date"], patient["birth_year"]) == (None, 1950)
     reasons = {q.locator: q.reason for q in mixed.quarantined}
     assert "'woman', which is not a code" in reasons["line 3 Patient/p2"]
-    assert "'Observaton' is not a FHIR R4 resource type" in reasons["line 4 Observaton/typo"]
+    assert "'Observaton' is not a FHIR R4 (or R4B)" in reasons["line 4 Observaton/typo"]
     assert "it is not in a Bundle" in reasons["line 5 Observation/o1"]
     assert "not an object" in reasons["line 6"]
     page = reader.read(export / "page1.json")
