@@ -185,7 +185,8 @@ class Resolver:
         if rtype == "Patient":
             rid = resource.get("id")
             return (rid if isinstance(rid, str) else None), None
-        for element in ("subject", "patient", "individual"):
+        # Coverage names its patient the beneficiary (the subscriber may be someone else).
+        for element in ("subject", "patient", "individual", "beneficiary"):
             value = resource.get(element)
             for ref in value if isinstance(value, list) else [value]:
                 reference = ref.get("reference") if isinstance(ref, dict) else None

@@ -118,3 +118,22 @@ def test_r4_types_that_r4b_withdrew_still_land(tmp_path: Path) -> None:
     assert types == ["MedicinalProduct", "SubstanceProtein"]
     (bad,) = outcome.quarantined
     assert bad.reason == "resourceType 'MedicinalThing' is not a FHIR R4 (or R4B) resource type"
+
+
+def test_a_coverage_belongs_to_its_beneficiary(tmp_path: Path) -> None:
+    lines = [
+        {"resourceType": "Patient", "id": "child"},
+        {"resourceType": "Patient", "id": "parent"},
+        {
+            "resourceType": "Coverage",
+            "id": "c1",
+            "status": "active",
+            "beneficiary": {"reference": "Patient/child"},
+            "subscriber": {"reference": "Patient/parent"},
+            "payor": [{"display": "Acme Health"}],
+        },
+    ]
+    path = tmp_path / "Coverage.ndjson"
+    path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines))
+    rows = EhrReader().read(path).tables["ehr_resources"].to_pylist()
+    assert [(r["resource_type"], r["patient_ref"]) for r in rows][-1] == ("Coverage", "child")
