@@ -21,6 +21,10 @@ Units of accounting (``records_read == records_landed + quarantined`` per file):
   ``CHARTDATE``, or ``CHARTTIME`` where it gives the time too; MTSamples' ``transcription``);
   locator ``line N`` (where the row starts), hash of the row's text. A CSV without such a
   column is quarantined whole, with its header.
+* ``*.json``: an array of note objects (``item N``) or one note object (``document``), mapped
+  like an NDJSON line.
+* ``*.xml``: one note in the i2b2/n2c2 corpora's layout (``TEXT``, with its annotations kept as
+  ``extra_fields``: ``python_ingest.notes_xml``), named by its file stem.
 * a note object or row without an id of its own is named ``<file stem> line N``.
 
 Text is UTF-8, or UTF-16/32 behind a byte-order mark (Windows "Unicode" text). A note whose body
@@ -58,6 +62,7 @@ from python_ingest.notes_manifest import (
     is_note_text,
     unclaimed_rows,
 )
+from python_ingest.notes_xml import read_xml_note
 from python_ingest.source_bytes import read_source
 
 NOTES = "notes"
@@ -76,7 +81,7 @@ NOTES_SCHEMA = pa.schema(
         pa.field("manifest_file", pa.string()),  # absolute path, as _source_file names files
         pa.field("manifest_line", pa.int64()),
         pa.field("extra_fields", pa.string()),  # other manifest columns / object fields, as JSON
-        pa.field("source_format", pa.string(), nullable=False),  # text | ndjson | csv
+        pa.field("source_format", pa.string(), nullable=False),  # text|ndjson|csv|json|xml
         *READER_LINEAGE,
     ]
 )
@@ -86,6 +91,8 @@ _TEXT_KEYS = ("text", "note_text", "body", "content", "transcription")
 _US_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
 _NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 _CSV_SUFFIX = ".csv"
+_JSON_SUFFIX = ".json"
+_XML_SUFFIX = ".xml"
 
 
 def file_kind(path: Path | str) -> str | None:
@@ -98,6 +105,10 @@ def file_kind(path: Path | str) -> str | None:
         return "ndjson"
     if os.path.splitext(path)[1].lower() == _CSV_SUFFIX:
         return "csv"
+    if os.path.splitext(path)[1].lower() == _JSON_SUFFIX:
+        return "json"
+    if os.path.splitext(path)[1].lower() == _XML_SUFFIX:
+        return "xml"
     return None
 
 
@@ -108,8 +119,8 @@ class NotesReader:
     tables = (NOTES,)
 
     def discover(self, source: Path) -> list[Path]:
-        """Note texts, manifests, NDJSON and CSV exports under ``source``, skipping hidden
-        folders."""
+        """Note texts, manifests, NDJSON, CSV, JSON and XML exports under ``source``, skipping
+        hidden folders."""
         return visible_files(source, lambda p: file_kind(p) is not None)
 
     def read(self, path: Path) -> FileOutcome:
@@ -147,6 +158,10 @@ class NotesReader:
             return _read_ndjson(Path(path))
         if kind == "csv":
             return _read_csv(Path(path))
+        if kind == "json":
+            return _read_json(Path(path))
+        if kind == "xml":
+            return _read_xml(path)
         found = _text_record(path, folders)
         return found if isinstance(found, FileOutcome) else _landed([found])
 
@@ -174,25 +189,71 @@ def _text_record(path: str, folders: Folders) -> dict | FileOutcome:
 
 def _read_ndjson(path: Path) -> FileOutcome:
     """One note object per line; bad lines are quarantined, the others land."""
-    records: list[dict] = []
-    bad: list[Quarantined] = []
-    stem = file_stem(str(path))
+    found: list[tuple[str, object, bytes]] = []
     for number, line in enumerate(read_source(path).split(b"\n"), 1):
         line = line.removesuffix(b"\r")
         if not line.strip():
             continue
         locator = f"line {number}"
         try:
-            obj = orjson.loads(line)
+            found.append((locator, orjson.loads(line), line))
         except orjson.JSONDecodeError as exc:
-            bad.append(Quarantined(locator, f"the line is not valid JSON ({exc})", line))
-            continue
-        if not isinstance(obj, dict):
-            bad.append(Quarantined(locator, "the line is JSON but not a note object", line))
-            continue
-        found = _object_record(obj, f"{stem} {locator}", locator, line, "ndjson")
-        (bad if isinstance(found, Quarantined) else records).append(found)
+            reason = f"the line is not valid JSON ({exc})"
+            found.append((locator, Quarantined(locator, reason, line), line))
+    return _note_objects(found, file_stem(str(path)), "ndjson", "line")
+
+
+def _read_json(path: Path) -> FileOutcome:
+    """A JSON array of note objects (``item N``) or one note object (``document``), mapped as
+    NDJSON lines are; a JSON file that is neither is quarantined whole."""
+    data = read_source(path)
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return _rejected("file", f"the file is not valid JSON ({exc})", data[:200])
+    items = document if isinstance(document, list) else [document]
+    found = [
+        (
+            f"item {i}" if isinstance(document, list) else "document",
+            obj,
+            orjson.dumps(obj, option=orjson.OPT_SORT_KEYS),
+        )
+        for i, obj in enumerate(items, 1)
+    ]
+    return _note_objects(found, file_stem(str(path)), "json", "item")
+
+
+def _note_objects(
+    found: list[tuple[str, object, bytes]], stem: str, source_format: str, noun: str
+) -> FileOutcome:
+    """(locator, parsed JSON or why it did not parse, raw) per record, as the file's outcome."""
+    records: list[dict] = []
+    bad: list[Quarantined] = []
+    for locator, obj, raw in found:
+        if isinstance(obj, Quarantined):
+            bad.append(obj)
+        elif not isinstance(obj, dict):
+            bad.append(Quarantined(locator, f"the {noun} is JSON but not a note object", raw))
+        else:
+            note = _object_record(obj, f"{stem} {locator}", locator, raw, source_format)
+            (bad if isinstance(note, Quarantined) else records).append(note)
     return _outcome(records, bad)
+
+
+def _read_xml(path: str) -> FileOutcome:
+    """One note in the i2b2/n2c2 XML layout (``python_ingest.notes_xml``), named by its file."""
+    data = read_source(path)
+    note_id = file_stem(path)
+    found = read_xml_note(data)
+    if isinstance(found, str):
+        return _rejected(note_id, found, data[:200])
+    if not found.text.strip():
+        return _rejected(note_id, _EMPTY.format(n=len(found.text)), data)
+    record = _record({}, found.text, note_id, data)
+    record.update(
+        extra_fields=_json_or_none(found.extra), source_format="xml", _source_locator=note_id
+    )
+    return _landed([record])
 
 
 def _read_csv(path: Path) -> FileOutcome:

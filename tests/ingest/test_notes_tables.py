@@ -1,4 +1,5 @@
-"""Notes delivered as a table: one note per CSV row, the text in a column.
+"""Notes delivered as a table (one note per CSV row, the text in a column) or as documents (the
+i2b2/n2c2 corpora's XML, JSON arrays of note objects).
 
 Research and EHR extracts ship notes this way (MIMIC's NOTEEVENTS, MTSamples): quoted text over
 many lines, no id column at all, notes longer than the csv module's default field limit. Each
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,69 @@ def test_the_job_accounts_for_every_row_and_reruns_change_nothing(
     assert (first.records_read, first.records_landed, first.records_quarantined) == (6, 3, 3)
     again = IngestJob(NotesReader(), tmp_path / "lakehouse").run(export)
     assert (again.files_skipped, again.files_landed) == (3, 0)
+
+
+I2B2 = """<?xml version="1.0" encoding="UTF-8" ?>
+<deidi2b2>
+<TEXT><![CDATA[
+Record date: 2067-05-03
+
+Mr. Nadir is seen for follow-up of his diabetes. A1c 7.2 & rising.
+]]></TEXT>
+<TAGS>
+<DATE id="P0" start="14" end="24" text="2067-05-03" TYPE="DATE" comment="" />
+<NAME id="P1" start="30" end="35" text="Nadir" TYPE="PATIENT" comment="" />
+</TAGS>
+</deidi2b2>
+"""
+
+
+def test_notes_in_xml_and_json_documents_land(tmp_path: Path) -> None:
+    """The i2b2/n2c2 corpora's XML (one note a file, its annotations kept) and JSON arrays of
+    note objects; other XML and broken files are quarantined whole, with the reason."""
+    source = tmp_path / "corpus"
+    source.mkdir()
+    (source / "110-01.xml").write_text(I2B2, encoding="utf-8")
+    (source / "ccda.xml").write_text(
+        '<ClinicalDocument xmlns="urn:hl7-org:v3"><title>CCD</title></ClinicalDocument>'
+    )
+    (source / "bomb.xml").write_text(
+        '<?xml version="1.0"?><!DOCTYPE t [<!ENTITY a "aaaa">]><deidi2b2><TEXT>&a;</TEXT>'
+        "</deidi2b2>"
+    )
+    (source / "notes.json").write_text(
+        '[{"note_id": "J1", "patient_mrn": "MRN9", "text": "Stable."}, {"text": "  "}, 3]'
+    )
+    reader = NotesReader()
+    assert [p.name for p in reader.discover(source)] == [
+        "110-01.xml",
+        "bomb.xml",
+        "ccda.xml",
+        "notes.json",
+    ]
+    xml = reader.read(source / "110-01.xml")
+    (row,) = xml.tables["notes"].to_pylist()
+    assert (row["note_id"], row["source_format"], row["_source_locator"]) == (
+        "110-01",
+        "xml",
+        "110-01",
+    )
+    assert row["text"][14:24] == "2067-05-03" and row["text"][30:35] == "Nadir"
+    tags = json.loads(row["extra_fields"])["TAGS"]
+    assert tags[1] == {
+        "tag": "NAME", "id": "P1", "start": "30", "end": "35", "text": "Nadir",
+        "TYPE": "PATIENT", "comment": "",
+    }  # fmt: skip
+    ccda = reader.read(source / "ccda.xml").quarantined
+    assert [q.locator for q in ccda] == ["ccda"]
+    assert "root <{urn:hl7-org:v3}ClinicalDocument>" in ccda[0].reason
+    assert "EntitiesForbidden" in reader.read(source / "bomb.xml").quarantined[0].reason
+    notes = reader.read(source / "notes.json")
+    notes.check_accounting(source / "notes.json")
+    assert [r["note_id"] for r in notes.tables["notes"].to_pylist()] == ["J1"]
+    assert [(q.locator, q.reason) for q in notes.quarantined] == [
+        ("item 2", "note body is empty or whitespace-only (2 characters)"),
+        ("item 3", "the item is JSON but not a note object"),
+    ]
+    summary = IngestJob(NotesReader(), tmp_path / "lakehouse").run(source)
+    assert (summary.records_read, summary.records_landed) == (6, 2)
