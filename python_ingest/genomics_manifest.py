@@ -12,6 +12,10 @@ Every manifest column is kept as text in ``fields`` (header name -> value, as wr
 columns whose meaning is obvious are also typed (dates as ISO dates, purity as a fraction). A
 value that does not parse leaves its typed column null and keeps its text in ``fields``. A row
 is quarantined when its number of fields differs from the header's or it has no specimen id.
+
+An Illumina sample sheet (``SampleSheet.csv``, v1 or v2) is a manifest too: its ``[Data]``
+(``[BCLConvert_Data]``) rows are the specimens, located by their line in the file, and the run's
+name and date from ``[Header]`` fill ``sequencing_run`` and ``run_date`` where a row has none.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -103,6 +108,12 @@ def vcf_samples(samples: list[str], meta: dict[str, str]) -> pa.Table:
 def read_manifest(path: Path) -> FileOutcome:
     """Land one manifest file: one ``genomics_samples`` row per specimen row."""
     text = read_source(path).decode("utf-8-sig", errors="replace")
+    sheet = sample_sheet(text)
+    if isinstance(sheet, str):
+        return FileOutcome(quarantined=[Quarantined("file", sheet)], records_read=1)
+    offset, run = 0, {}
+    if sheet is not None:
+        text, offset, run = sheet
     physical = text.splitlines(keepends=True)
     first = physical[0] if physical else ""
     delimiter = (
@@ -133,7 +144,7 @@ def read_manifest(path: Path) -> FileOutcome:
     previous = reader.line_num
     for record in reader:
         raw = "".join(physical[previous : reader.line_num])
-        line = previous + 1
+        line = previous + 1 + offset
         previous = reader.line_num
         if not any(cell.strip() for cell in record):
             continue  # a blank line is no specimen
@@ -149,7 +160,8 @@ def read_manifest(path: Path) -> FileOutcome:
             )
             continue
         for column, i in index.items():
-            rows[column].append(None if i is None else _typed(column, record[i]))
+            value = None if i is None else _typed(column, record[i])
+            rows[column].append(run.get(column) if value is None else value)
         rows["sample_id"][-1] = sample
         rows["source_kind"].append("manifest")
         rows["sample_column"].append(None)
@@ -160,3 +172,57 @@ def read_manifest(path: Path) -> FileOutcome:
     outcome.tables[SAMPLES_TABLE] = table
     outcome.records_landed = table.num_rows
     return outcome
+
+
+# Sections of an Illumina sample sheet (v1 and v2) that list the samples of the run.
+_DATA_SECTIONS = ("data", "bclconvert_data")
+_SECTION = re.compile(r"^\[([A-Za-z0-9_ ]+)\]$")
+_SHEET_DATES = ("%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y")
+
+
+def sample_sheet(text: str) -> tuple[str, int, dict[str, object]] | str | None:
+    """An Illumina sample sheet's sample rows: (the ``[Data]`` section's text, the lines before
+    it, the run's own name and date from ``[Header]``); a reason when a sample sheet has no
+    sample section; None for a plain manifest.
+
+    Sequencers and their labs send this file (``SampleSheet.csv``: ``[Header]``, ``[Reads]``,
+    ``[Settings]``, then ``[Data]``, or ``[BCLConvert_Data]`` in v2) as the run's manifest.
+    Lines exported from a spreadsheet carry trailing commas (``[Header],,,,``).
+    """
+    lines = text.splitlines(keepends=True)
+    sections = [
+        (i, match.group(1).strip().lower())
+        for i, line in enumerate(lines)
+        if (match := _SECTION.match(line.strip().rstrip(",").strip()))
+    ]
+    if not sections or sections[0][0] != _first_content(lines):
+        return None
+    found = next(((i, name) for i, name in sections if name in _DATA_SECTIONS), None)
+    if found is None:
+        named = ", ".join(f"[{name}]" for _, name in sections)
+        return f"an Illumina sample sheet with no [Data] or [BCLConvert_Data] section ({named})"
+    start = found[0] + 1
+    end = next((i for i, _ in sections if i > found[0]), len(lines))
+    header: dict[str, str] = {}
+    head_at = next((i for i, name in sections if name == "header"), None)
+    if head_at is not None:
+        stop = next((i for i, _ in sections if i > head_at), len(lines))
+        for fields in csv.reader(lines[head_at + 1 : stop]):
+            if len(fields) >= 2 and fields[0].strip():
+                header[_norm(fields[0])] = fields[1].strip()
+    run: dict[str, object] = {}
+    name = header.get("experiment_name") or header.get("runname") or header.get("run_name")
+    if name:
+        run["sequencing_run"] = name
+    when = header.get("date", "")
+    for fmt in _SHEET_DATES:
+        try:
+            run["run_date"] = dt.datetime.strptime(when, fmt).date()
+            break
+        except ValueError:
+            continue
+    return "".join(lines[start:end]), start, run
+
+
+def _first_content(lines: list[str]) -> int:
+    return next((i for i, line in enumerate(lines) if line.strip().strip(",")), -1)

@@ -404,3 +404,57 @@ def test_sites_only_and_empty_bodies_keep_a_stable_schema(tmp_path: Path) -> Non
     genotype = table.schema.field("genotypes").type.value_type
     assert [f.name for f in genotype] == ["sampleId", "phased", "calls", "conditionalQuality"]
     assert table.schema.field("INFO_DB").type == pa.bool_()
+
+
+SAMPLE_SHEET = """[Header],,,,
+IEMFileVersion,4,,,
+Experiment Name,RUN-2024-0107,,,
+Date,6/10/2024,,,
+Workflow,GenerateFASTQ,,,
+,,,,
+[Reads],,,,
+151,,,,
+,,,,
+[Settings],,,,
+Adapter,AGATCGGAAGAGCACACGTCTGAACTCCAGTCA,,,
+,,,,
+[Data],,,,
+Sample_ID,Sample_Name,index,index2,Sample_Project
+SPM-1-T,Tumour 1,ATTACTCG,TATAGCCT,Onco
+SPM-1-N,Normal 1,TCCGGAGA,ATAGAGGC,Onco
+,Orphan,GGGGGGGG,CCCCCCCC,Onco
+,,,,
+"""
+
+
+def test_an_illumina_sample_sheet_is_a_manifest(tmp_path: Path) -> None:
+    """SampleSheet.csv (v1 [Data], v2 [BCLConvert_Data]): its sample rows land, located by their
+    line in the file, with the run's name and date from [Header]."""
+    (tmp_path / "SampleSheet.csv").write_text(SAMPLE_SHEET, encoding="utf-8")
+    v2 = "[Header]\nFileFormatVersion,2\nRunName,R2\n\n[BCLConvert_Data]\nSample_ID,Index\nS9,AC\n"
+    (tmp_path / "v2.csv").write_text(v2, encoding="utf-8")
+    (tmp_path / "reads_only.csv").write_text("[Header]\nRunName,R3\n[Reads]\n151\n")
+    reader = GenomicsReader()
+    sheet = reader.read(tmp_path / "SampleSheet.csv")
+    rows = sheet.tables["genomics_samples"].to_pylist()
+    assert [(r["sample_id"], r["_source_locator"]) for r in rows] == [
+        ("SPM-1-T", "line 15"),
+        ("SPM-1-N", "line 16"),
+    ]
+    assert {(r["sequencing_run"], str(r["run_date"])) for r in rows} == {
+        ("RUN-2024-0107", "2024-06-10")
+    }
+    assert dict(rows[0]["fields"])["index2"] == "TATAGCCT"
+    assert [(q.locator, q.reason) for q in sheet.quarantined] == [
+        ("line 17", "the row has no specimen id")
+    ]
+    (row,) = reader.read(tmp_path / "v2.csv").tables["genomics_samples"].to_pylist()
+    assert (row["sample_id"], row["sequencing_run"], row["_source_locator"]) == (
+        "S9",
+        "R2",
+        "line 7",
+    )
+    (bad,) = reader.read(tmp_path / "reads_only.csv").quarantined
+    assert bad.reason == "an Illumina sample sheet with no [Data] or [BCLConvert_Data] section " + (
+        "([header], [reads])"
+    )
