@@ -16,6 +16,8 @@ is quarantined when its number of fields differs from the header's or it has no 
 An Illumina sample sheet (``SampleSheet.csv``, v1 or v2) is a manifest too: its ``[Data]``
 (``[BCLConvert_Data]``) rows are the specimens, located by their line in the file, and the run's
 name and date from ``[Header]`` fill ``sequencing_run`` and ``run_date`` where a row has none.
+Its rows are ``source_kind`` ``sample_sheet``: a sheet says what was loaded on the sequencer,
+not whose specimen it is, so it never stands in for the manifest that links specimen to MRN.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ SAMPLES_SCHEMA = (
     pa.schema(
         [
             pa.field("sample_id", pa.string()),
-            pa.field("source_kind", pa.string()),  # manifest | vcf
+            pa.field("source_kind", pa.string()),  # manifest|sample_sheet|vcf|bgen|plink
             pa.field("sample_column", pa.int32()),  # 1-based sample column of a VCF (vcf rows)
             pa.field("patient_mrn", pa.string()),
             pa.field("specimen_type", pa.string()),
@@ -111,9 +113,9 @@ def read_manifest(path: Path) -> FileOutcome:
     sheet = sample_sheet(text)
     if isinstance(sheet, str):
         return FileOutcome(quarantined=[Quarantined("file", sheet)], records_read=1)
-    offset, run = 0, {}
+    offset, run, kind = 0, {}, "manifest"
     if sheet is not None:
-        text, offset, run = sheet
+        (text, offset, run), kind = sheet, "sample_sheet"
     physical = text.splitlines(keepends=True)
     first = physical[0] if physical else ""
     delimiter = (
@@ -163,7 +165,7 @@ def read_manifest(path: Path) -> FileOutcome:
             value = None if i is None else _typed(column, record[i])
             rows[column].append(run.get(column) if value is None else value)
         rows["sample_id"][-1] = sample
-        rows["source_kind"].append("manifest")
+        rows["source_kind"].append(kind)
         rows["sample_column"].append(None)
         rows["fields"].append(list(zip(header, record, strict=True)))
         rows["_source_locator"].append(f"line {line}")

@@ -445,6 +445,7 @@ def test_an_illumina_sample_sheet_is_a_manifest(tmp_path: Path) -> None:
         ("RUN-2024-0107", "2024-06-10")
     }
     assert dict(rows[0]["fields"])["index2"] == "TATAGCCT"
+    assert {r["source_kind"] for r in rows} == {"sample_sheet"}
     assert [(q.locator, q.reason) for q in sheet.quarantined] == [
         ("line 17", "the row has no specimen id")
     ]

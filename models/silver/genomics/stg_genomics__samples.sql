@@ -65,14 +65,15 @@ manifest as (
 ),
 
 vcf as (
-    -- Genotype files of every format: VCF sample columns, BGEN samples, PLINK .fam rows.
+    -- Genotype files of every format: VCF sample columns, BGEN samples, PLINK .fam rows
+    -- (an Illumina sample sheet's rows, which land in bronze too, hold no genotypes).
     select
         trim(sample_id) as sample_id,
         count(*) as n_vcf_columns,
         min(sequencing_run) as vcf_sequencing_run,
         min(_source_file) as first_vcf_source_file
     from bronze
-    where source_kind != 'manifest'
+    where source_kind not in ('manifest', 'sample_sheet')
     group by trim(sample_id)
 ),
 
