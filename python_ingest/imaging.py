@@ -12,10 +12,12 @@ identity comes from the File Meta Information, and their directory records stay 
 The header is parsed by pydicom up to Pixel Data (as ``stop_before_pixels``), and Pixel Data is
 then checked for completeness from its encoding alone (``python_ingest.imaging_parse``): a
 native value must be as long as it declares and as Rows x Columns x Frames x Samples x Bits
-require, an encapsulated one must end with its Sequence Delimitation Item, an image header
-must be followed by Pixel Data at all. A file that fails is quarantined with expected and actual
-byte counts (``SOPInstanceUID=<uid>`` as locator, a short header summary as payload): a cut
-file would fail every pixel consumer downstream while its header looks healthy.
+require, an encapsulated one must end with its Sequence Delimitation Item and hold a fragment
+per frame at least, the encoding must be the one the transfer syntax names (native or
+encapsulated), an image header must be followed by Pixel Data at all. A file that fails is
+quarantined with expected and actual byte counts (``SOPInstanceUID=<uid>`` as locator, a short
+header summary as payload): a cut file would fail every pixel consumer downstream while its
+header looks healthy.
 
 Discovery takes every regular file under the source folder that passes a 132-byte check
 (``DICM`` at byte 128, or a plausible first element of a bare data set): PACS exports rarely use
@@ -53,6 +55,7 @@ from python_ingest.imaging_parse import (
     Malformed,
     PixelElement,
     Truncated,
+    check_encoding,
     dataset_encoding,
     expected_native_bytes,
     has_dicm_prefix,
@@ -333,6 +336,7 @@ def _check_pixels(
         row["number_of_frames"] = 1
     pixel = read_pixel_element(buf, stop, little_endian=is_little, implicit_vr=is_implicit)
     syntax = row["transfer_syntax_uid"]
+    check_encoding(pixel, syntax, row["number_of_frames"])
     if not pixel.encapsulated and (syntax is None or syntax in NATIVE_SYNTAXES):
         geometry = (row["rows"], row["columns"], row["number_of_frames"])
         geometry += (row["samples_per_pixel"], row["bits_allocated"])

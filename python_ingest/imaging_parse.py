@@ -20,6 +20,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from pydicom.uid import UID, UID_dictionary
+
 # The three pixel-carrying elements of the Image Pixel and Floating Point Image Pixel modules.
 PIXEL_TAGS = {
     0x7FE00010: "Pixel Data",
@@ -222,3 +224,27 @@ def dataset_encoding(syntax: str | None, data: bytes, start: int) -> tuple[bool,
     if syntax == "1.2.840.10008.1.2.2":  # Explicit VR Big Endian
         return False, False, False
     return False, True, syntax in DEFLATED_SYNTAXES
+
+
+def check_encoding(pixel: PixelElement, syntax: str | None, frames: int | None) -> None:
+    """Pixel Data must be encoded as its transfer syntax says (PS3.5 A.4): native under a native
+    syntax, encapsulated under a compressed one, and then in at least one fragment per frame.
+    A file that breaks this looks healthy by its header and fails every pixel consumer."""
+    if pixel.tag != 0x7FE00010 or syntax is None or syntax not in UID_dictionary:
+        return  # float pixel data is always native; a private syntax is not ours to judge
+    uid = UID(syntax)
+    if not uid.is_transfer_syntax:
+        return
+    name = UID_dictionary[syntax][0]
+    if uid.is_encapsulated and not pixel.encapsulated:
+        raise Malformed(
+            f"Pixel Data has a defined length ({pixel.length} bytes) under {name}, which "
+            "requires encapsulated fragments"
+        )
+    if not uid.is_encapsulated and pixel.encapsulated:
+        raise Malformed(f"Pixel Data is encapsulated under {name}, a native transfer syntax")
+    if pixel.encapsulated and frames and pixel.fragments < frames:
+        raise Malformed(
+            f"NumberOfFrames is {frames} but the encapsulated Pixel Data holds "
+            f"{pixel.fragments} fragment(s); every frame takes at least one"
+        )

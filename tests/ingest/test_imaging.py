@@ -20,6 +20,7 @@ from typing import Any
 
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 
 from python_ingest import imaging_header
 from python_ingest.imaging import SCHEMA, TABLE, ImagingReader
@@ -330,6 +331,37 @@ def test_pixel_data_shorter_than_its_geometry_is_quarantined(tmp_path: Path) -> 
     path.write_bytes(bytes(data[: at + 12 + 8000]))
     row, reason = _outcome(path)
     assert row is None and "holds 8000 bytes where" in reason and "needs 8192" in reason
+
+
+def test_pixel_data_encoded_against_its_transfer_syntax_is_quarantined(tmp_path: Path) -> None:
+    """Native pixels under a compressed syntax, fragments under a native one, and fewer
+    fragments than frames: each header looks healthy, and each file fails every decoder."""
+    explicit, rle = b"1.2.840.10008.1.2.1\x00", b"1.2.840.10008.1.2.5\x00"
+    native = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    encapsulated = Path(get_testdata_file("MR_small_RLE.dcm")).read_bytes()
+    assert native.count(explicit) == encapsulated.count(rle) == 1  # the File Meta's, alone
+    (tmp_path / "native_as_rle.dcm").write_bytes(native.replace(explicit, rle))
+    (tmp_path / "rle_as_native.dcm").write_bytes(encapsulated.replace(rle, explicit))
+    dose = pydicom.dcmread(get_testdata_file("rtdose_rle.dcm"))
+    assert dose.NumberOfFrames == 15
+    dose.NumberOfFrames = 20
+    dose.save_as(tmp_path / "dose_20_frames.dcm")
+    reasons = {name: _outcome(tmp_path / name) for name in (
+        "native_as_rle.dcm", "rle_as_native.dcm", "dose_20_frames.dcm"
+    )}  # fmt: skip
+    assert all(row is None for row, _ in reasons.values())
+    assert reasons["native_as_rle.dcm"][1] == (
+        "malformed DICOM file: Pixel Data has a defined length (32768 bytes) under RLE "
+        "Lossless, which requires encapsulated fragments"
+    )
+    assert reasons["rle_as_native.dcm"][1] == (
+        "malformed DICOM file: Pixel Data is encapsulated under Explicit VR Little Endian, a "
+        "native transfer syntax"
+    )
+    assert reasons["dose_20_frames.dcm"][1] == (
+        "malformed DICOM file: NumberOfFrames is 20 but the encapsulated Pixel Data holds 15 "
+        "fragment(s); every frame takes at least one"
+    )
 
 
 def test_a_binary_that_only_starts_like_dicom_is_quarantined(tmp_path: Path) -> None:
