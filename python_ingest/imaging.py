@@ -19,11 +19,12 @@ quarantined with expected and actual byte counts (``SOPInstanceUID=<uid>`` as lo
 header summary as payload): a cut file would fail every pixel consumer downstream while its
 header looks healthy.
 
-Discovery takes every regular file under the source folder that passes a 132-byte check
-(``DICM`` at byte 128, or a plausible first element of a bare data set): PACS exports rarely use
-file extensions. Files that fail it (README.txt, manifests, JSON sidecars, .DS_Store) are not
-DICOM and are skipped without a ledger entry; a DICOM file damaged in its first 132 bytes is
-skipped with them, as nothing in it could be trusted to name an instance anyway.
+Discovery takes every regular file under the source folder named ``*.dcm`` / ``*.dicom``, and
+every other one that passes a 132-byte check (``DICM`` at byte 128, or a plausible first element
+of a bare data set): PACS exports rarely use file extensions. Files that fail it (README.txt,
+manifests, JSON sidecars, .DS_Store) are not DICOM and are skipped without a ledger entry; a file
+named as DICOM is not skipped, so an empty or cut transfer, or a PNG renamed ``.dcm``, is
+quarantined with what its first bytes are.
 
 Not here, a later step: ``imaging_features`` (radiomics and image embeddings per series). It
 will read the landed rows (``pixel_data_offset`` and the geometry columns let it seek to pixels
@@ -77,6 +78,7 @@ from python_ingest.source_bytes import read_source
 __all__ = ["SCHEMA", "TABLE", "ImagingReader"]
 
 _VARYING_CANDIDATES = set(COLUMNS) - ROW_COLUMNS
+DICOM_SUFFIXES = (".dcm", ".dicom")
 # Columns computed from the header (not read from one element) or from the pixel check.
 _DERIVED = (
     "sop_class_uid", "sop_class_name", "transfer_syntax_uid", "transfer_syntax_name",
@@ -182,6 +184,8 @@ class ImagingReader:
 
 
 def _is_dicom_candidate(path: Path) -> bool:
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True  # named as DICOM: if it is not (empty, cut, a renamed PNG), say so
     try:
         with path.open("rb") as handle:
             head = handle.read(HEAD_BYTES)

@@ -115,6 +115,17 @@ def test_discovery_takes_dicom_files_without_extension_and_skips_other_files(
     shutil.copy(found[0], renamed)
     (tmp_path / "notes.txt").write_text("\x08\x00 but plain text after all")
     assert ImagingReader().discover(tmp_path) == [renamed]
+    # Named as DICOM but not: a transfer that failed, a renamed picture. Quarantined, not lost.
+    (tmp_path / "IM0001.DCM").write_bytes(b"")
+    (tmp_path / "photo.dcm").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    assert [p.name for p in ImagingReader().discover(tmp_path)] == [
+        "1.2.3.4",
+        "IM0001.DCM",
+        "photo.dcm",
+    ]
+    for name in ("IM0001.DCM", "photo.dcm"):
+        row, reason = _outcome(tmp_path / name)
+        assert row is None and reason.startswith("not a DICOM instance"), reason
     assert not looks_like_dicom(b'{"resourceType": "Patient"}', 27)
 
 
